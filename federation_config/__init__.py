@@ -1,0 +1,1 @@
+"""Federation settings schema and loader (not built yet)."""

@@ -1,0 +1,47 @@
+"""The ``trustlane`` command line.
+
+Exit codes: 0 success (verified), 1 verification failed, 2 bad usage or unreadable input.
+Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from node.cli import credential_cmd, demo_cmd, keys_cmd, proof_cmd
+from node.cli._io import EXIT_USAGE, CLIError
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every command group."""
+    parser = argparse.ArgumentParser(
+        prog="trustlane", description="Customs mutual-recognition trust network node and tools."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    keys_cmd.register(sub)
+    proof_cmd.register(sub)
+    credential_cmd.register(sub)
+    demo_cmd.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except CLIError as e:
+        print(f"trustlane: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("trustlane: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""``trustlane credential ...``: full credential verification."""
+
+from __future__ import annotations
+
+import argparse
+
+from credentials.data_integrity import DIDKeyResolver
+from credentials.verification import get_credential_verification_result
+from node.cli._io import EXIT_FAILED, EXIT_OK, parse_at, print_json, read_json_object
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``credential`` command group."""
+    cred = sub.add_parser("credential", help="verify verifiable credentials")
+    cred_sub = cred.add_subparsers(dest="credential_command", required=True)
+    verify = cred_sub.add_parser(
+        "verify", help="data model, proofs, issuer binding and validity period"
+    )
+    verify.add_argument("file", help="credential JSON ('-' for stdin)")
+    verify.add_argument("--json", action="store_true", help="print a JSON result")
+    verify.add_argument("--at", help="reference time (default: now)")
+    verify.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    document = read_json_object(args.file)
+    result = get_credential_verification_result(
+        document, resolver=DIDKeyResolver(), now=parse_at(args.at)
+    )
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        for check in result.checks:
+            suffix = f" [{check.code}]" if check.code else ""
+            print(f"{check.name}: {check.status.value}{suffix}: {check.detail}")
+        print("verified" if result.verified else "NOT verified")
+    return EXIT_OK if result.verified else EXIT_FAILED

@@ -1,0 +1,1 @@
+"""Trust registry: peers, mutual recognition agreements, status lists (not built yet)."""

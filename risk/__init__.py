@@ -1,0 +1,1 @@
+"""Pure risk core: declaration + verified evidence + policy -> channel (not built yet)."""
