@@ -27,7 +27,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from credentials.canonical import canonicalize
 from credentials.datetimes import format_datetime, parse_datetime, require_aware
@@ -347,15 +347,18 @@ def _str_member(proof: JSONObject, name: str) -> str:
     return value
 
 
-def _check_options(
-    proof: JSONObject,
-    *,
-    expected_purpose: str | None,
-    now: datetime | None,
-    challenge: str | None,
-    domain: str | None,
-    clock_skew: timedelta,
-) -> datetime | None:
+class _Expectations(NamedTuple):
+    """What the verifier requires of every proof, fixed once per document."""
+
+    resolver: VerificationMethodResolver
+    purpose: str | None
+    now: datetime | None
+    latest_created: datetime | None
+    challenge: str | None
+    domain: str | None
+
+
+def _check_options(proof: JSONObject, expect: _Expectations) -> datetime | None:
     """Check the proof's options; return ``created`` (or None when absent)."""
     # vc-di-eddsa §3.3.2 step 5 / §3.3.3 Transformation: type and cryptosuite must match.
     if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
@@ -364,31 +367,30 @@ def _check_options(
             f"{proof.get('cryptosuite')!r}; only {PROOF_TYPE}/{CRYPTOSUITE} is accepted"
         )
     purpose = _str_member(proof, "proofPurpose")
-    if expected_purpose is not None and not hmac.compare_digest(
-        purpose.encode(), expected_purpose.encode()
-    ):
+    if expect.purpose is not None and purpose != expect.purpose:
         raise InvalidProofError(
-            f"proof purpose is {purpose!r}, expected {expected_purpose!r}",
+            f"proof purpose is {purpose!r}, expected {expect.purpose!r}",
             code="INVALID_PROOF_PURPOSE",
         )
     created = None
     if "created" in proof:
         created = _parse_proof_time(proof["created"], "created")
-        if now is not None and created > require_aware(now) + clock_skew:
+        if expect.latest_created is not None and created > expect.latest_created:
             raise InvalidProofError("proof created is in the future", code="PROOF_NOT_YET_VALID")
     if "expires" in proof:
         expires = _parse_proof_time(proof["expires"], "expires")
-        if now is not None and require_aware(now) >= expires:
+        if expect.now is not None and expect.now >= expires:
             raise InvalidProofError("proof has expired", code="PROOF_EXPIRED")
     # vc-data-integrity §4.3 steps on challenge and domain, when the verifier expects them.
-    if challenge is not None:
+    if expect.challenge is not None:
         got = proof.get("challenge")
-        if not isinstance(got, str) or not hmac.compare_digest(got.encode(), challenge.encode()):
+        wanted = expect.challenge.encode()
+        if not isinstance(got, str) or not hmac.compare_digest(got.encode(), wanted):
             raise InvalidProofError("proof challenge does not match", code="INVALID_CHALLENGE")
-    if domain is not None:
+    if expect.domain is not None:
         got_domain = proof.get("domain")
         domains = got_domain if isinstance(got_domain, list) else [got_domain]
-        if domain not in domains:
+        if expect.domain not in domains:
             raise InvalidProofError("proof domain does not match", code="INVALID_DOMAIN")
     return created
 
@@ -418,23 +420,10 @@ def _verify_one(
     document: JSONObject,
     proof: JSONObject,
     all_proofs: Sequence[JSONObject],
-    *,
-    resolver: VerificationMethodResolver,
-    expected_purpose: str | None,
-    now: datetime | None,
-    challenge: str | None,
-    domain: str | None,
-    clock_skew: timedelta,
+    expect: _Expectations,
 ) -> ResolvedVerificationMethod:
     """Verify one proof of a set (vc-di-eddsa §3.3.2 Verify Proof); raise on failure."""
-    created = _check_options(
-        proof,
-        expected_purpose=expected_purpose,
-        now=now,
-        challenge=challenge,
-        domain=domain,
-        clock_skew=clock_skew,
-    )
+    created = _check_options(proof, expect)
     signature = _decode_proof_value(proof)
     vm_id = _str_member(proof, "verificationMethod")
     matching = _matching_proofs(_previous_ids(proof), all_proofs)
@@ -454,7 +443,7 @@ def _verify_one(
             )
         unsecured["@context"] = proof_context
 
-    method = resolver.resolve_verification_method(vm_id, at=created)
+    method = expect.resolver.resolve_verification_method(vm_id, at=created)
     purpose = _str_member(proof, "proofPurpose")
     if purpose not in method.relationships:
         raise InvalidProofError(
@@ -502,6 +491,16 @@ def get_proof_outcomes(
         member is malformed, gives a single failed outcome.
 
     """
+    if now is not None:
+        now = require_aware(now)
+    expect = _Expectations(
+        resolver=resolver,
+        purpose=expected_purpose,
+        now=now,
+        latest_created=None if now is None else now + clock_skew,
+        challenge=challenge,
+        domain=domain,
+    )
     try:
         proofs = proofs_of(document)
     except MalformedInputError as e:
@@ -517,17 +516,7 @@ def get_proof_outcomes(
         try:
             if duplicate:
                 raise InvalidProofError("proof ids in the proof set are not unique")
-            method = _verify_one(
-                document,
-                proof,
-                proofs,
-                resolver=resolver,
-                expected_purpose=expected_purpose,
-                now=now,
-                challenge=challenge,
-                domain=domain,
-                clock_skew=clock_skew,
-            )
+            method = _verify_one(document, proof, proofs, expect)
         except (VerificationError, MalformedInputError) as e:
             outcomes.append(ProofOutcome(index, proof, False, error=e))
         else:

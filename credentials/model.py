@@ -7,9 +7,11 @@ members included, so ``to_dict`` returns exactly what was parsed. It verifies no
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
@@ -24,7 +26,13 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+\Z")
 
 def is_url(value: object) -> bool:
     """Return True when ``value`` is a string holding an absolute URI."""
-    return isinstance(value, str) and _URL.match(value) is not None
+    return isinstance(value, str) and _is_url_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_url_text(value: str) -> bool:
+    # Cached: contexts, issuers and holders recur across the credentials a node verifies.
+    return _URL.match(value) is not None
 
 
 def _bad(message: str, code: str = "INVALID_CREDENTIAL") -> MalformedInputError:
@@ -50,15 +58,11 @@ def _contexts(document: JSONObject) -> tuple[str | JSONObject, ...]:
         raise _bad("@context must be a non-empty list", code="INVALID_CONTEXT")
     if raw[0] != VC_V2_CONTEXT:
         raise _bad(f"the first @context must be {VC_V2_CONTEXT}", code="INVALID_CONTEXT")
-    out: list[str | JSONObject] = []
     for item in raw:
-        if isinstance(item, dict):
-            out.append(item)
-        elif is_url(item) and isinstance(item, str):
-            out.append(item)
-        else:
+        if not (isinstance(item, dict) or is_url(item)):
             raise _bad("every @context entry must be a URL or an object", code="INVALID_CONTEXT")
-    return tuple(out)
+    # Every item was checked just above.
+    return cast("tuple[str | JSONObject, ...]", tuple(raw))
 
 
 def _issuer(document: JSONObject) -> str:
@@ -72,13 +76,15 @@ def _issuer(document: JSONObject) -> str:
 def _subjects(document: JSONObject) -> tuple[JSONObject, ...]:
     raw = document.get("credentialSubject")
     items = raw if isinstance(raw, list) else [raw]
-    if not items or not all(isinstance(s, dict) and s for s in items):
+    if not items:
         raise _bad("credentialSubject must be a non-empty object or list of non-empty objects")
-    subjects = tuple(s for s in items if isinstance(s, dict))
-    for subject in subjects:
+    for subject in items:
+        if not isinstance(subject, dict) or not subject:
+            raise _bad("credentialSubject must be a non-empty object or list of non-empty objects")
         if "id" in subject and not is_url(subject["id"]):
             raise _bad("credentialSubject id must be a URL")
-    return subjects
+    # Every item was checked just above.
+    return cast("tuple[JSONObject, ...]", tuple(items))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ closed). This module only holds values; it does not verify anything.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +59,10 @@ class Check:
         if self.status is not CheckStatus.PASS and not self.code:
             raise ValueError("a failed or unknown check needs an error code")
 
-    @classmethod
-    def passed(cls, name: str, detail: str) -> Check:
-        """Build a passing check."""
-        return cls(name, CheckStatus.PASS, detail)
+    @staticmethod
+    def passed(name: str, detail: str) -> Check:
+        """Build a passing check (instances are immutable, so equal ones are shared)."""
+        return _passed(name, detail)
 
     @classmethod
     def failed(cls, name: str, code: str, detail: str) -> Check:
@@ -79,6 +80,13 @@ class Check:
         if self.code:
             out["code"] = self.code
         return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _passed(name: str, detail: str) -> Check:
+    # Passing checks repeat (same issuer, same key, same counts); building a frozen dataclass
+    # costs more than the check it reports, so equal ones are built once.
+    return Check(name, CheckStatus.PASS, detail)
 
 
 @dataclass(frozen=True)
