@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from node.cli import credential_cmd, demo_cmd, keys_cmd, proof_cmd
+from node.cli import aeo_cmd, credential_cmd, demo_cmd, keys_cmd, node_cmd, proof_cmd
 from node.cli._io import EXIT_USAGE, CLIError
 
 __all__ = ["main"]
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     proof_cmd.register(sub)
     credential_cmd.register(sub)
     demo_cmd.register(sub)
+    node_cmd.register(sub)
+    aeo_cmd.register(sub)
     return parser
 
 

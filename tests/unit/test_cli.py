@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VECTORS
 from node.cli import main
+from support import VECTORS
 
 JCS = VECTORS / "eddsa-jcs-2022"
 MB = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from conftest import load_vector
 from credentials import data_integrity as di
 from credentials.data_integrity import (
     DIDKeyResolver,
@@ -19,6 +18,7 @@ from credentials.data_integrity import (
 )
 from credentials.errors import InvalidKeyError, InvalidProofError, MalformedInputError
 from credentials.keys import PrivateKey, b58decode, b58encode, key_pair_from_dict
+from support import load_vector
 
 JCS = ("eddsa-jcs-2022",)
 RESOLVER = DIDKeyResolver()

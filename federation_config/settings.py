@@ -1,0 +1,138 @@
+"""The node's settings as frozen values.
+
+:class:`NodeSettings` is everything a node process needs to start: identity, storage, TLS,
+key store and limits. It is built by :mod:`federation_config.loader` (file + environment) or
+directly by tests; nothing here reads files or the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from credentials.errors import MalformedInputError
+
+__all__ = ["DEFAULT_PASSPHRASE_ENV", "NodeSettings", "did_web_for", "is_loopback_url"]
+
+DEFAULT_PASSPHRASE_ENV = "TRUSTLANE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
+
+
+def _config_error(message: str) -> MalformedInputError:
+    return MalformedInputError(message, code="INVALID_CONFIG")
+
+
+def did_web_for(base_url: str) -> str:
+    """Return the did:web identifier of a node served at ``base_url`` (an origin).
+
+    ``https://customs.example:8443`` gives ``did:web:customs.example%3A8443`` (did:web §3.1:
+    the port's colon is percent-encoded).
+
+    Raises:
+        MalformedInputError: ``base_url`` is not an http(s) origin without path or query.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _config_error(f"base URL {base_url!r} must be an http(s) URL with a host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise _config_error(
+            f"base URL {base_url!r} must be an origin (no path, query, fragment or user)"
+        )
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        raise _config_error("did:web cannot name an IPv6 literal; use a host name")
+    authority = host if parts.port is None else f"{host}:{parts.port}"
+    return "did:web:" + quote(authority, safe=".-")
+
+
+def is_loopback_url(base_url: str) -> bool:
+    """Tell whether ``base_url`` names this machine only (localhost or a loopback IP)."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Settings of one node.
+
+    Attributes:
+        name: Human name of the administration, e.g. "EU customs (DE)".
+        base_url: The node's public origin; its did:web is derived from it.
+        data_dir: Directory holding the configuration, key store and (by default) SQLite.
+        database_url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
+        tls_cert: PEM certificate chain served by ``node serve`` (None: plain HTTP).
+        tls_key: PEM private key for ``tls_cert``.
+        insecure_allow_plain_http: Serve plain HTTP on a non-loopback base URL. Loudly named
+            because it exposes tokens and credentials to the network.
+        keystore_dir: Directory of the encrypted key store.
+        passphrase_env: Environment variable that holds the key store passphrase.
+        passphrase_file: File holding the passphrase when the variable is unset.
+        status_list_size: Entries per status list (spec minimum 131,072).
+        status_list_valid_seconds: How long a published status list may be relied on.
+        status_list_cache_seconds: Cache-Control max-age for status lists.
+        credential_valid_days: Default validity of issued AEO credentials.
+        max_request_bytes: Largest accepted request body.
+        clock_skew_seconds: Tolerance for times slightly in the future.
+    """
+
+    name: str
+    base_url: str
+    data_dir: Path
+    database_url: str
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_allow_plain_http: bool = False
+    keystore_dir: Path | None = None
+    passphrase_env: str = DEFAULT_PASSPHRASE_ENV
+    passphrase_file: Path | None = None
+    status_list_size: int = 131_072
+    status_list_valid_seconds: int = 86_400
+    status_list_cache_seconds: int = 60
+    credential_valid_days: int = 3 * 365
+    max_request_bytes: int = 1024 * 1024
+    clock_skew_seconds: int = 300
+    did: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "did", did_web_for(self.base_url))
+        if not self.name.strip():
+            raise _config_error("node name must not be empty")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise _config_error("tls cert and key must be given together")
+        if not 131_072 <= self.status_list_size <= 2**24 or self.status_list_size % 8:
+            raise _config_error("status list size must be a multiple of 8 in 131072..16777216")
+        for name in (
+            "status_list_valid_seconds",
+            "status_list_cache_seconds",
+            "credential_valid_days",
+            "max_request_bytes",
+        ):
+            if getattr(self, name) <= 0:
+                raise _config_error(f"{name} must be positive")
+        if self.keystore_dir is None:
+            object.__setattr__(self, "keystore_dir", self.data_dir / "keys")
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when the node serves HTTPS itself."""
+        return self.tls_cert is not None
+
+    def check_transport(self) -> None:
+        """Refuse plain HTTP except on loopback or when explicitly allowed.
+
+        Raises:
+            MalformedInputError: The node would serve credentials and tokens in clear text.
+        """
+        if self.uses_tls or is_loopback_url(self.base_url) or self.insecure_allow_plain_http:
+            return
+        raise _config_error(
+            f"{self.base_url} is not a loopback address and no TLS certificate is configured; "
+            "configure [tls] cert and key (or set security.insecure_allow_plain_http = true "
+            "if TLS is terminated in front of the node)"
+        )

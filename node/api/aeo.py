@@ -1,0 +1,33 @@
+"""Admin endpoint to issue AEO certificates from subject data."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from node.api.common import json_body, member, optional_time, require_scope, services
+
+__all__ = ["make_blueprint"]
+
+
+def make_blueprint() -> Blueprint:
+    """The ``/aeo-credentials`` blueprint."""
+    bp = Blueprint("aeo", __name__)
+
+    @bp.post("/aeo-credentials")
+    @require_scope("issuer")
+    def issue_aeo() -> tuple[Response, int]:
+        body = json_body()
+        subject = member(body, "credentialSubject", dict)
+        issuer = member(body, "issuer", str, required=False)
+        svc = services()
+        signed = svc.issuance.issue_aeo(
+            subject,
+            now=svc.clock(),
+            actor=f"token:{g.token.id}",
+            valid_from=optional_time(body.get("validFrom"), "validFrom"),
+            valid_until=optional_time(body.get("validUntil"), "validUntil"),
+            issuer=issuer,
+        )
+        return jsonify({"verifiableCredential": signed}), 201
+
+    return bp

@@ -1,0 +1,122 @@
+"""VC-API credential endpoints: issue, verify, status, and fetch an issued credential."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from credentials.errors import MalformedInputError
+from credentials.strict_json import JSONObject, loads_object
+from node.api.common import json_body, member, optional_time, require_scope, services
+from node.api.errors import ApiError
+
+__all__ = ["make_blueprint"]
+
+
+def _status_purposes(options: JSONObject) -> tuple[str, ...]:
+    raw = options.get("credentialStatus")
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    purposes: list[str] = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("type") != "BitstringStatusListEntry":
+            raise MalformedInputError(
+                "options.credentialStatus must be {'type': 'BitstringStatusListEntry'}",
+                code="INVALID_OPTIONS",
+            )
+        purpose = item.get("statusPurpose")
+        if purpose is None:
+            purposes.extend(["revocation", "suspension"])
+        elif isinstance(purpose, str):
+            purposes.append(purpose)
+        else:
+            raise MalformedInputError("statusPurpose must be a string", code="INVALID_OPTIONS")
+    return tuple(dict.fromkeys(purposes))
+
+
+def make_blueprint() -> Blueprint:
+    """The ``/credentials`` blueprint."""
+    bp = Blueprint("credentials", __name__)
+
+    @bp.post("/credentials/issue")
+    @require_scope("issuer")
+    def issue() -> tuple[Response, int]:
+        body = json_body()
+        credential = member(body, "credential", dict)
+        options = member(body, "options", dict, required=False) or {}
+        svc = services()
+        signed = svc.issuance.issue(
+            credential,
+            status_purposes=_status_purposes(options),
+            now=svc.clock(),
+            actor=f"token:{g.token.id}",
+        )
+        return jsonify({"verifiableCredential": signed}), 201
+
+    @bp.post("/credentials/verify")
+    @require_scope("officer", "issuer", "auditor")
+    def verify() -> tuple[Response, int]:
+        body = json_body()
+        credential = member(body, "verifiableCredential", dict)
+        options = member(body, "options", dict, required=False) or {}
+        svc = services()
+        result = svc.verification.verify_credential(
+            credential, now=svc.clock(), at=optional_time(options.get("at"), "options.at")
+        )
+        return jsonify(result.to_dict()), 200 if result.verified else 422
+
+    @bp.post("/credentials/status")
+    @require_scope("issuer")
+    def update_status() -> Response:
+        body = json_body()
+        credential_id = member(body, "credentialId", str)
+        entry = member(body, "credentialStatus", dict)
+        status = member(body, "status", bool)
+        if entry.get("type") != "BitstringStatusListEntry":
+            raise MalformedInputError(
+                "credentialStatus.type must be BitstringStatusListEntry", code="INVALID_MEMBER"
+            )
+        purpose = entry.get("statusPurpose")
+        if not isinstance(purpose, str):
+            raise MalformedInputError(
+                "credentialStatus.statusPurpose must be a string", code="INVALID_MEMBER"
+            )
+        svc = services()
+        change = svc.status.set_status(
+            credential_id, purpose, status, now=svc.clock(), actor=f"token:{g.token.id}"
+        )
+        return jsonify(
+            {
+                "credentialId": change.credential_id,
+                "statusPurpose": change.purpose,
+                "status": change.status,
+                "changed": change.changed,
+                "statusListCredential": change.status_list_credential,
+                "statusListVersion": change.version,
+            }
+        )
+
+    @bp.get("/credentials/<path:credential_id>")
+    @require_scope("issuer", "auditor")
+    def get_credential(credential_id: str) -> Response:
+        svc = services()
+        record = svc.issuance.get(credential_id)
+        if record is None:
+            raise ApiError(404, "NOT_FOUND", f"no credential {credential_id!r} was issued here")
+        entries = svc.status.entries(credential_id)
+        return jsonify(
+            {
+                "verifiableCredential": loads_object(record.document),
+                "status": [
+                    {
+                        "statusPurpose": e.purpose,
+                        "status": e.value,
+                        "statusListCredential": svc.status.list_url(e.list_id),
+                        "statusListIndex": str(e.idx),
+                    }
+                    for e in entries
+                ],
+            }
+        )
+
+    return bp

@@ -1,0 +1,30 @@
+"""Public identity documents: the did:web DID document and the AEO JSON-LD context."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, json
+
+from credentials.aeo import aeo_context
+from node.api.common import services
+
+__all__ = ["make_blueprint"]
+
+
+def make_blueprint() -> Blueprint:
+    """The DID document and context blueprint."""
+    bp = Blueprint("identity", __name__)
+
+    @bp.get("/.well-known/did.json")
+    def did_document() -> Response:
+        document = services().identity.did_document()
+        response = Response(json.dumps(document), mimetype="application/did+json")
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
+
+    @bp.get("/contexts/aeo/v1")
+    def aeo_context_document() -> Response:
+        response = Response(json.dumps(aeo_context()), mimetype="application/ld+json")
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+    return bp

@@ -1,0 +1,40 @@
+"""Public status list credentials (W3C Bitstring Status List), with ETag and caching."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from flask import Blueprint, Response, request
+
+from node.api.common import services
+from node.api.errors import ApiError
+
+__all__ = ["make_blueprint"]
+
+_LIST_ID = re.compile(r"[a-z]+-[0-9]{1,9}\Z")
+
+
+def make_blueprint() -> Blueprint:
+    """The ``/status-lists`` blueprint."""
+    bp = Blueprint("status_lists", __name__)
+
+    @bp.get("/status-lists/<list_id>")
+    def get_status_list(list_id: str) -> Response:
+        if not _LIST_ID.match(list_id):
+            raise ApiError(404, "NOT_FOUND", f"no status list {list_id!r}")
+        svc = services()
+        now = svc.clock()
+        record = svc.status.current_version(list_id, now)
+        remaining = int((record.valid_until - now) / timedelta(seconds=1))
+        max_age = max(0, min(svc.settings.status_list_cache_seconds, remaining))
+        headers = {
+            "ETag": record.etag,
+            "Cache-Control": f"public, max-age={max_age}",
+            "Last-Modified": record.published_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        }
+        if record.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return Response(status=304, headers=headers)
+        return Response(record.document, status=200, mimetype="application/json", headers=headers)
+
+    return bp

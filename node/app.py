@@ -1,0 +1,72 @@
+"""The Flask application factory.
+
+``create_app(services)`` takes wired services explicitly (tests build them with a factory);
+``create_app_from_environment()`` is what ``trustlane node serve`` hands to gunicorn.
+Every endpoint needs a bearer token except the explicit allowlist of public endpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, Response, request
+
+from federation_config.loader import load
+from node.api import aeo, credentials, health, identity, status_lists
+from node.api.common import authenticated
+from node.api.errors import register_error_handlers
+from node.wiring import NodeServices, build_services
+
+__all__ = ["PUBLIC_ENDPOINTS", "create_app", "create_app_from_environment"]
+
+# Endpoints that need no token. Everything else requires a bearer token, and each protected
+# view also states the scopes it needs.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "identity.did_document",
+        "identity.aeo_context_document",
+        "status_lists.get_status_list",
+        "health.health",
+        "health.openapi",
+    }
+)
+
+
+def create_app(services: NodeServices, *, testing: bool = False) -> Flask:
+    """Build the app around ``services``."""
+    app = Flask("trustlane")
+    app.config.update(
+        TESTING=testing,
+        MAX_CONTENT_LENGTH=services.settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["trustlane"] = services
+    for module in (identity, status_lists, credentials, aeo, health):
+        app.register_blueprint(module.make_blueprint())
+    register_error_handlers(app)
+
+    @app.before_request
+    def _guard() -> None:
+        # Unknown routes fall through to the 404 handler without asking for a token.
+        if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        authenticated()
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def create_app_from_environment() -> Flask:
+    """Build the app from ``TRUSTLANE_DATA_DIR`` and the process environment (gunicorn)."""
+    logging.basicConfig(level=logging.INFO)
+    data_dir = Path(os.environ["TRUSTLANE_DATA_DIR"])
+    settings = load(data_dir, os.environ)
+    return create_app(build_services(settings, os.environ))

@@ -1,0 +1,203 @@
+"""``trustlane node ...``: create, serve and administer a node."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from credentials.errors import TrustlaneError
+from federation_config.loader import load
+from federation_config.settings import NodeSettings
+from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
+from node.services.audit import verify_chain
+from node.services.tokens import SCOPES, create_token, revoke_token
+from node.storage import tokens_repo
+from node.wiring import NodeServices, build_services, init_node, utcnow
+
+__all__ = ["load_services", "register"]
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    value = args.data_dir or os.environ.get("TRUSTLANE_DATA_DIR")
+    if not value:
+        fail("--data-dir is required (or set TRUSTLANE_DATA_DIR)")
+    return Path(value)
+
+
+def load_services(args: argparse.Namespace) -> NodeServices:
+    """Load settings and services of the node named by ``--data-dir``."""
+    try:
+        settings = load(_data_dir(args), os.environ)
+        return build_services(settings, os.environ)
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``node`` command group."""
+    node = sub.add_parser("node", help="create, serve and administer a node")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = node_sub.add_parser(name, help=help_text)
+        parser.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+        return parser
+
+    init = command("init", "create a node: config, key store, database, admin token")
+    init.add_argument("--name", required=True, help="administration name")
+    init.add_argument(
+        "--base-url", required=True, help="public origin, e.g. https://customs.example"
+    )
+    init.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir)")
+    init.add_argument("--tls-cert", help="PEM certificate chain for HTTPS")
+    init.add_argument("--tls-key", help="PEM private key for HTTPS")
+    init.add_argument("--json", action="store_true", help='print {"did", "adminToken"}')
+    init.set_defaults(func=_init)
+
+    serve = command("serve", "serve the node with gunicorn")
+    serve.add_argument("--host", help="listen address (default: the base URL's host)")
+    serve.add_argument("--port", type=int, help="listen port (default: the base URL's port)")
+    serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    serve.set_defaults(func=_serve)
+
+    rotate = command("rotate-key", "make a new assertion key current (old keys stay listed)")
+    rotate.set_defaults(func=_rotate)
+
+    revoke = command("revoke-key", "mark a key compromised since a time")
+    revoke.add_argument("kid", help="key id, e.g. key-1")
+    revoke.add_argument("--compromised-since", required=True, help="ISO 8601 time")
+    revoke.set_defaults(func=_revoke_key)
+
+    audit = command("audit-verify", "check the audit log's hash chain")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=_audit_verify)
+
+    token = node_sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token (shown once)")
+    create.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--scope", action="append", required=True, choices=sorted(SCOPES), help="repeatable"
+    )
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=_token_create)
+    revoke_t = token_sub.add_parser("revoke", help="revoke a token by id")
+    revoke_t.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    revoke_t.add_argument("token_id")
+    revoke_t.set_defaults(func=_token_revoke)
+    list_t = token_sub.add_parser("list", help="list tokens (never their secrets)")
+    list_t.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    list_t.set_defaults(func=_token_list)
+
+
+def _init(args: argparse.Namespace) -> int:
+    data_dir = _data_dir(args).resolve()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        fail("--tls-cert and --tls-key go together")
+    try:
+        settings = NodeSettings(
+            name=args.name,
+            base_url=args.base_url.rstrip("/"),
+            data_dir=data_dir,
+            database_url=args.database_url or f"sqlite:///{data_dir / 'node.db'}",
+            tls_cert=Path(args.tls_cert).resolve() if args.tls_cert else None,
+            tls_key=Path(args.tls_key).resolve() if args.tls_key else None,
+        )
+        services, token = init_node(settings, os.environ, now=utcnow())
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    except OSError as e:
+        fail(f"{data_dir}: {e.strerror or e}")
+    if args.json:
+        print_json({"did": services.identity.did, "adminToken": token})
+    else:
+        print(f"node created in {data_dir}")
+        print(f"DID:         {services.identity.did}")
+        print(f"admin token: {token}")
+        print("The token is shown once; store it in a secret manager.")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from node.server import serve
+
+    try:
+        settings = load(_data_dir(args), os.environ)
+        # Fail before forking if the key store or database cannot be used.
+        build_services(settings, os.environ).db.dispose()
+        serve(settings, host=args.host, port=args.port, workers=max(1, args.workers))
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    kid = services.identity.add_key(now=utcnow(), actor="cli", make_current=True)
+    print_json({"current": kid, "did": services.identity.did})
+    return EXIT_OK
+
+
+def _revoke_key(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    since = parse_at(args.compromised_since)
+    if not services.identity.revoke_key(args.kid, since=since, now=utcnow(), actor="cli"):
+        fail(f"no key {args.kid!r} on this node")
+    print_json({"kid": args.kid, "compromisedSince": args.compromised_since})
+    return EXIT_OK
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    report = verify_chain(services.db)
+    if args.json:
+        print_json({"ok": report.ok, "events": report.events, "problem": report.problem})
+    elif report.ok:
+        print(f"audit chain intact: {report.events} events")
+    else:
+        print(f"audit chain BROKEN: {report.problem}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    try:
+        token_id, token = create_token(
+            services.db, name=args.name, scopes=frozenset(args.scope), now=utcnow(), actor="cli"
+        )
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    if args.json:
+        print_json({"id": token_id, "token": token, "scopes": sorted(args.scope)})
+    else:
+        print(f"token {token_id}: {token}")
+    return EXIT_OK
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    if not revoke_token(services.db, args.token_id, now=utcnow(), actor="cli"):
+        fail(f"no active token {args.token_id!r}")
+    print(f"token {args.token_id} revoked")
+    return EXIT_OK
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    with services.db.read() as conn:
+        records = tokens_repo.list_tokens(conn)
+    print_json(
+        [
+            {
+                "id": r.id,
+                "name": r.name,
+                "scopes": sorted(r.scopes),
+                "createdAt": r.created_at.isoformat(),
+                "revokedAt": r.revoked_at.isoformat() if r.revoked_at else None,
+            }
+            for r in records
+        ]
+    )
+    return EXIT_OK

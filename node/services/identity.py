@@ -1,0 +1,226 @@
+"""The node's identity: its did:web, signing keys, DID document and key resolution.
+
+Private keys live in the encrypted key store; their lifecycle (current, retired, compromised
+since T) lives in the database so that every worker and replica sees the same state. Key
+records are cached for a second, so a rotation made by the CLI reaches running workers fast
+without a database read per verification.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from credentials.data_integrity import (
+    DIDKeyResolver,
+    ResolvedVerificationMethod,
+)
+from credentials.datetimes import format_datetime
+from credentials.errors import (
+    UnresolvableVerificationMethodError,
+    VerificationError,
+)
+from credentials.keys import PrivateKey, PublicKey
+from node.keystore import KeyStore
+from node.services.audit import record_event
+from node.storage import keys_repo
+from node.storage.db import Database
+from node.storage.records import KeyRecord
+
+__all__ = ["KeyCompromisedError", "NodeIdentity", "SigningKey"]
+
+_DID_RELATIONSHIPS = frozenset({"assertionMethod", "authentication"})
+_CACHE_SECONDS = 1.0
+
+
+class KeyCompromisedError(VerificationError):
+    """The proof was made with a key at or after the time it was reported compromised."""
+
+    code = "KEY_COMPROMISED"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """The current assertion key with both ways of naming it."""
+
+    kid: str
+    key: PrivateKey
+    did_web_vm: str
+    did_key_vm: str
+
+
+class NodeIdentity:
+    """Keys, DID document and resolver of one node.
+
+    Args:
+        did: The node's did:web.
+        db: The node database.
+        keystore: The opened key store.
+        clock_skew: Tolerance when comparing proof times with key lifetimes.
+    """
+
+    def __init__(self, did: str, db: Database, keystore: KeyStore, clock_skew: timedelta) -> None:
+        self.did = did
+        self._db = db
+        self._keystore = keystore
+        self._skew = clock_skew
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[KeyRecord]] | None = None
+        self._did_key = DIDKeyResolver()
+
+    # -- key records -------------------------------------------------------------------
+
+    def keys(self) -> list[KeyRecord]:
+        """Every key record (cached for about a second)."""
+        with self._lock:
+            if self._cached is not None and time.monotonic() - self._cached[0] < _CACHE_SECONDS:
+                return self._cached[1]
+        with self._db.read() as conn:
+            records = keys_repo.list_keys(conn)
+        with self._lock:
+            self._cached = (time.monotonic(), records)
+        return records
+
+    def forget_cache(self) -> None:
+        """Drop cached key records (after this process changed them)."""
+        with self._lock:
+            self._cached = None
+
+    def current(self) -> SigningKey:
+        """The current assertion key.
+
+        Raises:
+            RuntimeError: The node has no current key (not initialised).
+        """
+        for record in self.keys():
+            if record.is_current:
+                key = self._keystore.load(record.kid)
+                return SigningKey(
+                    kid=record.kid,
+                    key=key,
+                    did_web_vm=f"{self.did}#{record.kid}",
+                    did_key_vm=key.public_key.verification_method_id,
+                )
+        raise RuntimeError("the node has no current signing key; run 'trustlane node init'")
+
+    def add_key(self, *, now: datetime, actor: str, make_current: bool) -> str:
+        """Generate a key in the key store, record it, optionally make it current."""
+        existing = {r.kid for r in self.keys()} | set(self._keystore.kids())
+        n = len(existing) + 1
+        while f"key-{n}" in existing:
+            n += 1
+        kid = f"key-{n}"
+        key = self._keystore.generate(kid, created_at=format_datetime(now))
+        with self._db.write() as conn:
+            keys_repo.add_key(conn, kid, key.public_key.multibase, now)
+            if make_current:
+                keys_repo.set_current(conn, kid, now)
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action="key.added",
+                target=kid,
+                details={"publicKeyMultibase": key.public_key.multibase, "current": make_current},
+            )
+        self.forget_cache()
+        return kid
+
+    def revoke_key(self, kid: str, *, since: datetime, now: datetime, actor: str) -> bool:
+        """Mark ``kid`` compromised since ``since``; False when there is no such key."""
+        with self._db.write() as conn:
+            done = keys_repo.mark_compromised(conn, kid, since)
+            if done:
+                record_event(
+                    conn,
+                    now=now,
+                    actor=actor,
+                    action="key.compromised",
+                    target=kid,
+                    details={"compromisedSince": format_datetime(since)},
+                )
+        self.forget_cache()
+        return done
+
+    # -- DID document ------------------------------------------------------------------
+
+    def did_document(self) -> dict[str, Any]:
+        """The did:web document: every key as a Multikey; compromised keys carry ``revoked``.
+
+        Retired keys stay listed under ``assertionMethod`` so that what they signed still
+        verifies; only the current key is listed under ``authentication``.
+        """
+        methods: list[dict[str, Any]] = []
+        assertion: list[str] = []
+        authentication: list[str] = []
+        for record in self.keys():
+            vm_id = f"{self.did}#{record.kid}"
+            method: dict[str, Any] = {
+                "id": vm_id,
+                "type": "Multikey",
+                "controller": self.did,
+                "publicKeyMultibase": record.public_key_multibase,
+            }
+            if record.compromised_since is not None:
+                method["revoked"] = format_datetime(record.compromised_since)
+            methods.append(method)
+            assertion.append(vm_id)
+            if record.is_current:
+                authentication.append(vm_id)
+        return {
+            "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+            "id": self.did,
+            "verificationMethod": methods,
+            "assertionMethod": assertion,
+            "authentication": authentication,
+        }
+
+    # -- resolution (VerificationMethodResolver) --------------------------------------
+
+    def _check_lifetime(self, record: KeyRecord, at: datetime | None, vm_id: str) -> None:
+        if record.compromised_since is not None and (at is None or at >= record.compromised_since):
+            raise KeyCompromisedError(
+                f"{vm_id} was reported compromised since "
+                f"{format_datetime(record.compromised_since)}"
+            )
+        if at is not None and at + self._skew < record.created_at:
+            raise VerificationError(
+                f"{vm_id} did not exist when the proof says it was created",
+                code="KEY_NOT_YET_VALID",
+            )
+
+    def resolve_verification_method(
+        self, vm_id: str, *, at: datetime | None = None
+    ) -> ResolvedVerificationMethod:
+        """Resolve the node's own did:web keys and any did:key (own keys checked for lifetime).
+
+        Raises:
+            UnresolvableVerificationMethodError: Another DID (peers arrive with federation).
+            KeyCompromisedError: The key was compromised at the proof's creation time.
+            VerificationError: The proof predates the key.
+        """
+        if vm_id.startswith(self.did + "#"):
+            kid = vm_id[len(self.did) + 1 :]
+            for record in self.keys():
+                if record.kid == kid:
+                    self._check_lifetime(record, at, vm_id)
+                    return ResolvedVerificationMethod(
+                        id=vm_id,
+                        controller=self.did,
+                        public_key=PublicKey.from_multibase(record.public_key_multibase),
+                        relationships=_DID_RELATIONSHIPS,
+                    )
+            raise UnresolvableVerificationMethodError(f"{vm_id} is not a key of this node")
+        if vm_id.startswith("did:key:"):
+            method = self._did_key.resolve_verification_method(vm_id, at=at)
+            for record in self.keys():
+                if record.public_key_multibase == method.public_key.multibase:
+                    # The did:key form of our own key: same lifetime rules.
+                    self._check_lifetime(record, at, vm_id)
+            return method
+        raise UnresolvableVerificationMethodError(
+            f"cannot resolve {vm_id!r}: not this node's DID and not a did:key"
+        )

@@ -1,0 +1,280 @@
+"""Status lists of the node: allocation, status changes, publication, status checks.
+
+Each change of a bit publishes a new signed ``BitstringStatusListCredential`` version; every
+version is kept (``status at time T``). A list whose latest version is past half its
+validity is re-published on the next read, so a served list is always valid for a while.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from credentials.datetimes import format_datetime
+from credentials.errors import MalformedInputError, TrustlaneError
+from credentials.result import Check
+from credentials.signing import sign_credential
+from credentials.strict_json import JSONObject, loads_object
+from node.services.audit import record_event
+from node.services.identity import NodeIdentity
+from node.storage import status_repo
+from node.storage.db import Database
+from node.storage.records import StatusEntryRecord, StatusListVersionRecord
+from registry.status_list import (
+    BitstringStatusList,
+    StatusListEntry,
+    build_status_list_credential,
+    combine_status_checks,
+    get_status_check,
+    parse_status_list_credential,
+    status_entries_of,
+)
+
+__all__ = ["NotFoundError", "StatusChange", "StatusConflictError", "StatusService"]
+
+PURPOSES = ("revocation", "suspension")
+
+
+class NotFoundError(TrustlaneError):
+    """The thing asked for does not exist here."""
+
+    code = "NOT_FOUND"
+
+
+class StatusConflictError(TrustlaneError):
+    """The requested status change is not allowed (e.g. lifting a revocation)."""
+
+    code = "STATUS_CONFLICT"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The outcome of a status change."""
+
+    credential_id: str
+    purpose: str
+    status: bool
+    changed: bool
+    status_list_credential: str
+    version: int
+
+
+class StatusService:
+    """Status lists of one node."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        identity: NodeIdentity,
+        base_url: str,
+        list_size: int,
+        valid_for: timedelta,
+    ) -> None:
+        self._db = db
+        self._identity = identity
+        self._base_url = base_url.rstrip("/")
+        self._size = list_size
+        self._valid_for = valid_for
+        self.listeners: list[Callable[[StatusChange], None]] = []
+
+    def list_url(self, list_id: str) -> str:
+        """The public URL of a status list credential."""
+        return f"{self._base_url}/status-lists/{list_id}"
+
+    def list_id_of(self, url: str) -> str | None:
+        """The list id when ``url`` names one of this node's lists, else None."""
+        prefix = self._base_url + "/status-lists/"
+        return url[len(prefix) :] if url.startswith(prefix) else None
+
+    # -- issuance ----------------------------------------------------------------------
+
+    def allocate_entries(
+        self, conn: Connection, credential_id: str, purposes: tuple[str, ...], now: datetime
+    ) -> list[JSONObject]:
+        """Allocate one entry per purpose inside the issuing transaction; return them."""
+        entries: list[JSONObject] = []
+        for purpose in purposes:
+            list_id, idx = status_repo.allocate_index(
+                conn, purpose=purpose, credential_id=credential_id, size=self._size, now=now
+            )
+            url = self.list_url(list_id)
+            entries.append(
+                {
+                    "id": f"{url}#{idx}",
+                    "type": "BitstringStatusListEntry",
+                    "statusPurpose": purpose,
+                    "statusListIndex": str(idx),
+                    "statusListCredential": url,
+                }
+            )
+        return entries
+
+    # -- publication -------------------------------------------------------------------
+
+    def _publish_locked(
+        self, conn: Connection, list_id: str, now: datetime
+    ) -> StatusListVersionRecord:
+        latest = status_repo.lock_list(conn, list_id)
+        found = status_repo.get_list(conn, list_id)
+        if found is None:
+            raise NotFoundError(f"no status list {list_id!r}")
+        purpose, size, _ = found
+        bits = BitstringStatusList(size)
+        for idx in status_repo.set_bits(conn, list_id):
+            bits.set(idx, True)
+        signer = self._identity.current()
+        now = now.replace(microsecond=0)
+        unsigned = build_status_list_credential(
+            list_id=self.list_url(list_id),
+            issuer=self._identity.did,
+            purpose=purpose,
+            status_list=bits,
+            valid_from=now,
+            valid_until=now + self._valid_for,
+        )
+        signed = sign_credential(
+            unsigned, signer.key, verification_method=signer.did_web_vm, created=now
+        )
+        document = json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+        record = StatusListVersionRecord(
+            list_id=list_id,
+            version=latest + 1,
+            published_at=now,
+            valid_from=now,
+            valid_until=now + self._valid_for,
+            etag='"' + hashlib.sha256(document.encode()).hexdigest()[:32] + '"',
+            document=document,
+        )
+        status_repo.insert_version(conn, record)
+        return record
+
+    def current_version(self, list_id: str, now: datetime) -> StatusListVersionRecord:
+        """The latest version, re-published first when it is missing or half expired.
+
+        Raises:
+            NotFoundError: No such list.
+        """
+        with self._db.read() as conn:
+            record = status_repo.latest_version(conn, list_id)
+            exists = record is not None or status_repo.get_list(conn, list_id) is not None
+        if not exists:
+            raise NotFoundError(f"no status list {list_id!r}")
+        if record is not None and record.valid_until - now > self._valid_for / 2:
+            return record
+        with self._db.write() as conn:
+            # Someone else may have re-published meanwhile: check again under the lock.
+            status_repo.lock_list(conn, list_id)
+            again = status_repo.latest_version(conn, list_id)
+            if again is not None and again.valid_until - now > self._valid_for / 2:
+                return again
+            return self._publish_locked(conn, list_id, now)
+
+    def version_at(self, list_id: str, at: datetime) -> StatusListVersionRecord | None:
+        """The version that was current at ``at`` (for "status at time T")."""
+        with self._db.read() as conn:
+            return status_repo.version_at(conn, list_id, at)
+
+    # -- status changes ----------------------------------------------------------------
+
+    def entries(self, credential_id: str) -> list[StatusEntryRecord]:
+        """The status entries of an issued credential."""
+        with self._db.read() as conn:
+            return status_repo.entries_for_credential(conn, credential_id)
+
+    def set_status(
+        self, credential_id: str, purpose: str, status: bool, *, now: datetime, actor: str
+    ) -> StatusChange:
+        """Set the ``purpose`` bit of a credential and publish the list.
+
+        Raises:
+            MalformedInputError: Unknown purpose.
+            NotFoundError: The credential has no entry for ``purpose``.
+            StatusConflictError: Lifting a revocation.
+        """
+        if purpose not in PURPOSES:
+            raise MalformedInputError(
+                f"statusPurpose must be one of {list(PURPOSES)}", code="INVALID_STATUS_PURPOSE"
+            )
+        with self._db.write() as conn:
+            found = [
+                e
+                for e in status_repo.entries_for_credential(conn, credential_id)
+                if e.purpose == purpose
+            ]
+            if not found:
+                raise NotFoundError(
+                    f"credential {credential_id!r} has no {purpose} status entry on this node"
+                )
+            entry = found[0]
+            if purpose == "revocation" and entry.value and not status:
+                raise StatusConflictError("a revocation cannot be lifted")
+            changed = status_repo.set_entry_value(conn, entry.list_id, entry.idx, status, now)
+            if changed:
+                record = self._publish_locked(conn, entry.list_id, now)
+                record_event(
+                    conn,
+                    now=now,
+                    actor=actor,
+                    action=f"status.{purpose}",
+                    target=credential_id,
+                    details={
+                        "status": status,
+                        "list": entry.list_id,
+                        "index": entry.idx,
+                        "version": record.version,
+                    },
+                )
+                version = record.version
+            else:
+                version = status_repo.lock_list(conn, entry.list_id)
+        change = StatusChange(
+            credential_id, purpose, status, changed, self.list_url(entry.list_id), version
+        )
+        if changed:
+            for listener in self.listeners:
+                listener(change)
+        return change
+
+    # -- verification ------------------------------------------------------------------
+
+    def status_check(self, credential: JSONObject, *, now: datetime, at: datetime | None) -> Check:
+        """The ``status`` check of a credential against this node's own lists.
+
+        Lists of other issuers are ``unknown`` here (the federation layer fetches them).
+        """
+        try:
+            entries = status_entries_of(credential)
+        except MalformedInputError as e:
+            return Check.failed("status", e.code, e.message)
+        checks = [self._entry_check(entry, now=now, at=at) for entry in entries]
+        return combine_status_checks(checks)
+
+    def _entry_check(self, entry: StatusListEntry, *, now: datetime, at: datetime | None) -> Check:
+        list_id = self.list_id_of(entry.status_list_credential)
+        if list_id is None:
+            return Check.unknown(
+                "status",
+                "STATUS_UNAVAILABLE",
+                f"status list {entry.status_list_credential} is not published by this node",
+            )
+        try:
+            record = (
+                self.current_version(list_id, now) if at is None else self.version_at(list_id, at)
+            )
+        except NotFoundError:
+            return Check.failed("status", "STATUS_LIST_NOT_FOUND", f"no status list {list_id}")
+        if record is None:
+            return Check.unknown(
+                "status",
+                "STATUS_UNKNOWN_AT_TIME",
+                f"no version of {list_id} was published by {format_datetime(at or now)}",
+            )
+        # Our own published document: its signature was made by us; parse its contents.
+        info = parse_status_list_credential(loads_object(record.document))
+        return get_status_check(entry, info, now=at or now)

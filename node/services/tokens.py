@@ -1,0 +1,98 @@
+"""Bearer tokens with scopes for the admin API.
+
+A token is ``tl_<id>_<secret>``; only the SHA-256 of the whole token is stored. Lookup is by
+hash, then re-compared in constant time. The plaintext is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+
+from credentials.errors import MalformedInputError
+from credentials.strict_json import JSONValue
+from node.services.audit import record_event
+from node.storage import tokens_repo
+from node.storage.db import Database
+from node.storage.records import TokenRecord
+
+__all__ = ["SCOPES", "authenticate", "create_token", "has_scope", "revoke_token"]
+
+# "admin" implies every other scope.
+SCOPES = frozenset({"admin", "issuer", "registry-admin", "device-admin", "officer", "auditor"})
+_TOKEN = re.compile(r"tl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}\Z")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    db: Database, *, name: str, scopes: frozenset[str], now: datetime, actor: str
+) -> tuple[str, str]:
+    """Create a token; return ``(token_id, token)``. The token is not stored.
+
+    Raises:
+        MalformedInputError: Unknown scope or empty name.
+    """
+    unknown = scopes - SCOPES
+    if unknown or not scopes:
+        raise MalformedInputError(
+            f"unknown or missing scopes {sorted(unknown)}; choose from {sorted(SCOPES)}",
+            code="INVALID_SCOPE",
+        )
+    if not name.strip() or len(name) > 200:
+        raise MalformedInputError("token name must be 1-200 characters", code="INVALID_NAME")
+    token_id = secrets.token_hex(8)
+    token = f"tl_{token_id}_{secrets.token_urlsafe(32)}"
+    scope_list: list[JSONValue] = [s for s in sorted(scopes)]
+    with db.write() as conn:
+        tokens_repo.insert_token(
+            conn,
+            token_id=token_id,
+            name=name,
+            scopes=scopes,
+            token_hash=_hash(token),
+            created_at=now,
+        )
+        record_event(
+            conn,
+            now=now,
+            actor=actor,
+            action="token.created",
+            target=token_id,
+            details={"name": name, "scopes": scope_list},
+        )
+    return token_id, token
+
+
+def authenticate(db: Database, token: str) -> TokenRecord | None:
+    """The active token record for a presented token, or None."""
+    if not _TOKEN.match(token):
+        return None
+    digest = _hash(token)
+    with db.read() as conn:
+        found = tokens_repo.find_by_hash(conn, digest)
+    if found is None:
+        return None
+    record, stored = found
+    if not hmac.compare_digest(stored, digest) or record.revoked_at is not None:
+        return None
+    return record
+
+
+def revoke_token(db: Database, token_id: str, *, now: datetime, actor: str) -> bool:
+    """Revoke a token by id; False when no active token has that id."""
+    with db.write() as conn:
+        done = tokens_repo.revoke_token(conn, token_id, now)
+        if done:
+            record_event(conn, now=now, actor=actor, action="token.revoked", target=token_id)
+    return done
+
+
+def has_scope(record: TokenRecord, *wanted: str) -> bool:
+    """True when the token holds ``admin`` or any of ``wanted``."""
+    return "admin" in record.scopes or any(s in record.scopes for s in wanted)

@@ -1,0 +1,88 @@
+"""The append-only audit table and its head row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from node.storage.records import AuditRecord
+from node.storage.schema import audit_events, audit_head
+
+__all__ = ["GENESIS_HASH", "append_event", "iter_events", "lock_head", "read_head"]
+
+GENESIS_HASH = "0" * 64
+
+
+def lock_head(conn: Connection) -> tuple[int, str]:
+    """Lock the chain head until the transaction ends; return ``(seq, hash)`` of the head.
+
+    The head row is created on first use; its lock serialises appenders across processes.
+    """
+    row = conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+    ).first()
+    if row is None:
+        conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+        return 0, GENESIS_HASH
+    return int(row.seq), str(row.hash)
+
+
+def read_head(conn: Connection) -> tuple[int, str] | None:
+    """``(seq, hash)`` of the chain head, or None before the first event."""
+    row = conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+    ).first()
+    return None if row is None else (int(row.seq), str(row.hash))
+
+
+def append_event(conn: Connection, record: AuditRecord) -> None:
+    """Insert an event and move the head to it (call after lock_head)."""
+    conn.execute(
+        audit_events.insert().values(
+            seq=record.seq,
+            at=record.at,
+            actor=record.actor,
+            action=record.action,
+            target=record.target,
+            details=record.details,
+            prev_hash=record.prev_hash,
+            hash=record.hash,
+        )
+    )
+    conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(seq=record.seq, hash=record.hash)
+    )
+
+
+def _record(row: Row[Any]) -> AuditRecord:
+    m = row._mapping
+    return AuditRecord(
+        seq=m["seq"],
+        at=m["at"],
+        actor=m["actor"],
+        action=m["action"],
+        target=m["target"],
+        details=m["details"],
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+    )
+
+
+def iter_events(conn: Connection, batch: int = 1000) -> Iterator[AuditRecord]:
+    """Every event in sequence order, read in batches."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(audit_events)
+            .where(audit_events.c.seq > last)
+            .order_by(audit_events.c.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            record = _record(row)
+            last = record.seq
+            yield record

@@ -1,0 +1,51 @@
+"""Issued credentials, stored exactly as signed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from node.storage.records import CredentialRecord
+from node.storage.schema import credentials
+
+__all__ = ["get_credential", "insert_credential"]
+
+
+def insert_credential(
+    conn: Connection,
+    *,
+    credential_id: str,
+    types: tuple[str, ...],
+    subject_id: str | None,
+    issued_at: datetime,
+    valid_until: datetime | None,
+    document: str,
+) -> None:
+    """Store a newly issued credential (the id must be new)."""
+    conn.execute(
+        credentials.insert().values(
+            id=credential_id,
+            types=" ".join(types),
+            subject_id=subject_id,
+            issued_at=issued_at,
+            valid_until=valid_until,
+            document=document,
+        )
+    )
+
+
+def get_credential(conn: Connection, credential_id: str) -> CredentialRecord | None:
+    """Return the stored credential, or None."""
+    row = conn.execute(select(credentials).where(credentials.c.id == credential_id)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return CredentialRecord(
+        id=m["id"],
+        types=tuple(m["types"].split()),
+        subject_id=m["subject_id"],
+        issued_at=m["issued_at"],
+        valid_until=m["valid_until"],
+        document=m["document"],
+    )

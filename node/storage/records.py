@@ -1,0 +1,89 @@
+"""Row values returned by the repositories (frozen, aware UTC datetimes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "AuditRecord",
+    "CredentialRecord",
+    "KeyRecord",
+    "StatusEntryRecord",
+    "StatusListVersionRecord",
+    "TokenRecord",
+]
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One of the node's signing keys (public part and lifecycle)."""
+
+    kid: str
+    public_key_multibase: str
+    created_at: datetime
+    retired_at: datetime | None
+    compromised_since: datetime | None
+    is_current: bool
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    """A credential the node issued."""
+
+    id: str
+    types: tuple[str, ...]
+    subject_id: str | None
+    issued_at: datetime
+    valid_until: datetime | None
+    document: str
+
+
+@dataclass(frozen=True)
+class StatusEntryRecord:
+    """An allocated status list index and its current value."""
+
+    list_id: str
+    purpose: str
+    idx: int
+    credential_id: str
+    value: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusListVersionRecord:
+    """One published, signed status list credential."""
+
+    list_id: str
+    version: int
+    published_at: datetime
+    valid_from: datetime
+    valid_until: datetime
+    etag: str
+    document: str
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token (its hash, never the token)."""
+
+    id: str
+    name: str
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit event in the hash chain."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: str
+    prev_hash: str
+    hash: str

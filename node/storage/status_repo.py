@@ -1,0 +1,239 @@
+"""Status lists: index allocation, bit values and the published versions.
+
+Allocation picks a random index and relies on the (list, index) primary key for uniqueness
+across processes; a collision is retried inside a savepoint. A list is considered full at
+half its size, so that random picks stay cheap and indexes stay unpredictable; a new list is
+then opened. Rows are never deleted: an index is never reused.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from node.storage.records import StatusEntryRecord, StatusListVersionRecord
+from node.storage.schema import status_entries, status_list_versions, status_lists
+
+__all__ = [
+    "allocate_index",
+    "entries_for_credential",
+    "get_list",
+    "insert_version",
+    "latest_version",
+    "list_ids",
+    "lock_list",
+    "set_bits",
+    "set_entry_value",
+    "version_at",
+]
+
+_MAX_ATTEMPTS = 64
+
+
+def _open_list(conn: Connection, purpose: str, size: int, now: datetime) -> str:
+    count = conn.execute(
+        select(func.count()).select_from(status_lists).where(status_lists.c.purpose == purpose)
+    ).scalar_one()
+    list_id = f"{purpose}-{count + 1}"
+    conn.execute(
+        status_lists.insert().values(
+            id=list_id, purpose=purpose, size=size, created_at=now, latest_version=0
+        )
+    )
+    return list_id
+
+
+def _current_list(conn: Connection, purpose: str, size: int, now: datetime) -> tuple[str, int]:
+    row = conn.execute(
+        select(status_lists.c.id, status_lists.c.size)
+        .where(status_lists.c.purpose == purpose)
+        .order_by(status_lists.c.created_at.desc(), status_lists.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        used = conn.execute(
+            select(func.count())
+            .select_from(status_entries)
+            .where(status_entries.c.list_id == row.id)
+        ).scalar_one()
+        if used < row.size // 2:
+            return row.id, row.size
+    try:
+        with conn.begin_nested():
+            return _open_list(conn, purpose, size, now), size
+    except IntegrityError:
+        # Another process opened the same list id first: use it.
+        return _current_list(conn, purpose, size, now)
+
+
+def allocate_index(
+    conn: Connection,
+    *,
+    purpose: str,
+    credential_id: str,
+    size: int,
+    now: datetime,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> tuple[str, int]:
+    """Allocate a fresh random index for ``credential_id`` in a list of ``purpose``.
+
+    Returns:
+        ``(list_id, index)``.
+
+    Raises:
+        RuntimeError: No free index was found after many attempts (cannot happen while
+            lists are rotated at half capacity, unless ``randbelow`` is broken).
+    """
+    list_id, list_size = _current_list(conn, purpose, size, now)
+    for _ in range(_MAX_ATTEMPTS):
+        idx = randbelow(list_size)
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    status_entries.insert().values(
+                        list_id=list_id,
+                        idx=idx,
+                        credential_id=credential_id,
+                        value=False,
+                        updated_at=now,
+                    )
+                )
+            return list_id, idx
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"no free status index found in {list_id}")
+
+
+def entries_for_credential(conn: Connection, credential_id: str) -> list[StatusEntryRecord]:
+    """The status entries of one credential."""
+    rows = conn.execute(
+        select(status_entries, status_lists.c.purpose)
+        .join(status_lists, status_lists.c.id == status_entries.c.list_id)
+        .where(status_entries.c.credential_id == credential_id)
+        .order_by(status_lists.c.purpose)
+    )
+    return [
+        StatusEntryRecord(
+            list_id=r.list_id,
+            purpose=r.purpose,
+            idx=r.idx,
+            credential_id=r.credential_id,
+            value=bool(r.value),
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+
+
+def set_entry_value(conn: Connection, list_id: str, idx: int, value: bool, now: datetime) -> bool:
+    """Set one bit; True when the stored value changed."""
+    result = conn.execute(
+        update(status_entries)
+        .where(
+            status_entries.c.list_id == list_id,
+            status_entries.c.idx == idx,
+            status_entries.c.value.is_not(value),
+        )
+        .values(value=value, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def set_bits(conn: Connection, list_id: str) -> list[int]:
+    """Indexes whose bit is set in ``list_id``."""
+    rows = conn.execute(
+        select(status_entries.c.idx).where(
+            status_entries.c.list_id == list_id, status_entries.c.value.is_(True)
+        )
+    )
+    return [r.idx for r in rows]
+
+
+def get_list(conn: Connection, list_id: str) -> tuple[str, int, int] | None:
+    """``(purpose, size, latest_version)`` of a list, or None."""
+    row = conn.execute(
+        select(status_lists.c.purpose, status_lists.c.size, status_lists.c.latest_version).where(
+            status_lists.c.id == list_id
+        )
+    ).first()
+    return None if row is None else (row.purpose, row.size, row.latest_version)
+
+
+def list_ids(conn: Connection) -> list[str]:
+    """Every status list id."""
+    return [r.id for r in conn.execute(select(status_lists.c.id).order_by(status_lists.c.id))]
+
+
+def lock_list(conn: Connection, list_id: str) -> int:
+    """Lock the list row until the transaction ends; return its latest version number.
+
+    On PostgreSQL this is ``SELECT ... FOR UPDATE``; on SQLite the write transaction already
+    holds the database's write lock.
+    """
+    return int(
+        conn.execute(
+            select(status_lists.c.latest_version)
+            .where(status_lists.c.id == list_id)
+            .with_for_update()
+        ).scalar_one()
+    )
+
+
+def insert_version(conn: Connection, record: StatusListVersionRecord) -> None:
+    """Store a newly published version and make it the latest (call after lock_list)."""
+    conn.execute(
+        status_list_versions.insert().values(
+            list_id=record.list_id,
+            version=record.version,
+            published_at=record.published_at,
+            valid_from=record.valid_from,
+            valid_until=record.valid_until,
+            etag=record.etag,
+            document=record.document,
+        )
+    )
+    conn.execute(
+        update(status_lists)
+        .where(status_lists.c.id == record.list_id)
+        .values(latest_version=record.version)
+    )
+
+
+def _version(row: Row[Any]) -> StatusListVersionRecord:
+    m = row._mapping
+    return StatusListVersionRecord(
+        list_id=m["list_id"],
+        version=m["version"],
+        published_at=m["published_at"],
+        valid_from=m["valid_from"],
+        valid_until=m["valid_until"],
+        etag=m["etag"],
+        document=m["document"],
+    )
+
+
+def latest_version(conn: Connection, list_id: str) -> StatusListVersionRecord | None:
+    """The newest published version of a list, or None."""
+    row = conn.execute(
+        select(status_list_versions)
+        .where(status_list_versions.c.list_id == list_id)
+        .order_by(status_list_versions.c.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _version(row)
+
+
+def version_at(conn: Connection, list_id: str, at: datetime) -> StatusListVersionRecord | None:
+    """The version that was the latest at ``at`` (published at or before it), or None."""
+    row = conn.execute(
+        select(status_list_versions)
+        .where(status_list_versions.c.list_id == list_id, status_list_versions.c.published_at <= at)
+        .order_by(status_list_versions.c.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _version(row)

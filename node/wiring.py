@@ -1,0 +1,144 @@
+"""Builds the node's services from settings: database, key store, identity, workflows.
+
+Also holds ``init_node``, which creates a node's data directory from nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from credentials.errors import MalformedInputError
+from federation_config.loader import CONFIG_NAME, dump
+from federation_config.settings import NodeSettings
+from node.keystore import KeyStore, read_passphrase
+from node.services.identity import NodeIdentity
+from node.services.issuance import IssuanceService
+from node.services.status import StatusService
+from node.services.tokens import create_token
+from node.services.verification import VerificationService
+from node.storage.db import Database
+
+__all__ = ["NodeServices", "build_services", "init_node", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC (the one clock of the node layer)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class NodeServices:
+    """Everything a request handler or CLI command needs."""
+
+    settings: NodeSettings
+    db: Database
+    keystore: KeyStore
+    identity: NodeIdentity
+    status: StatusService
+    issuance: IssuanceService
+    verification: VerificationService
+    clock: Callable[[], datetime]
+
+
+def build_services(
+    settings: NodeSettings,
+    environ: Mapping[str, str],
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> NodeServices:
+    """Open the key store and the database and wire the services.
+
+    Raises:
+        KeyStoreError: No passphrase, wrong passphrase or a damaged key store.
+        StorageError: The database cannot be used.
+    """
+    assert settings.keystore_dir is not None  # noqa: S101 - set by NodeSettings
+    passphrase = read_passphrase(
+        env_var=settings.passphrase_env, file=settings.passphrase_file, environ=environ
+    )
+    keystore = KeyStore.open(settings.keystore_dir, passphrase)
+    db = Database(settings.database_url)
+    skew = timedelta(seconds=settings.clock_skew_seconds)
+    identity = NodeIdentity(settings.did, db, keystore, skew)
+    status = StatusService(
+        db=db,
+        identity=identity,
+        base_url=settings.base_url,
+        list_size=settings.status_list_size,
+        valid_for=timedelta(seconds=settings.status_list_valid_seconds),
+    )
+    issuance = IssuanceService(
+        db=db,
+        identity=identity,
+        status=status,
+        credential_valid_for=timedelta(days=settings.credential_valid_days),
+    )
+    verification = VerificationService(identity=identity, status=status, clock_skew=skew)
+    return NodeServices(settings, db, keystore, identity, status, issuance, verification, clock)
+
+
+def init_node(
+    settings: NodeSettings,
+    environ: Mapping[str, str],
+    *,
+    now: datetime,
+    keystore_opslimit: int | None = None,
+    keystore_memlimit: int | None = None,
+) -> tuple[NodeServices, str]:
+    """Create a node: data directory, configuration, key store, schema, key, admin token.
+
+    When the passphrase variable is unset, a random passphrase is written to
+    ``DATA_DIR/secrets/keystore-passphrase`` (0600) and named in the configuration.
+
+    Returns:
+        The services and the first admin token (shown once, stored only as a hash).
+
+    Raises:
+        MalformedInputError: The data directory already holds a node.
+    """
+    data_dir = settings.data_dir
+    if (data_dir / CONFIG_NAME).exists():
+        raise MalformedInputError(
+            f"{data_dir} already holds a node ({CONFIG_NAME} exists)", code="ALREADY_INITIALISED"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    passphrase: bytes | None = None
+    if not environ.get(settings.passphrase_env):
+        secret_file = settings.passphrase_file or data_dir / "secrets" / "keystore-passphrase"
+        secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        settings = _with_passphrase_file(settings, secret_file)
+    passphrase = read_passphrase(
+        env_var=settings.passphrase_env, file=settings.passphrase_file, environ=environ
+    )
+    assert settings.keystore_dir is not None  # noqa: S101 - set by NodeSettings
+    limits = {}
+    if keystore_opslimit is not None and keystore_memlimit is not None:
+        limits = {"opslimit": keystore_opslimit, "memlimit": keystore_memlimit}
+    KeyStore.create(settings.keystore_dir, passphrase, **limits)
+    schema_db = Database(settings.database_url)
+    try:
+        schema_db.migrate()
+    finally:
+        schema_db.dispose()
+    config = data_dir / CONFIG_NAME
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(dump(settings))
+    services = build_services(settings, environ)
+    services.identity.add_key(now=now, actor="node-init", make_current=True)
+    _, token = create_token(
+        services.db, name="initial admin", scopes=frozenset({"admin"}), now=now, actor="node-init"
+    )
+    return services, token
+
+
+def _with_passphrase_file(settings: NodeSettings, path: Path) -> NodeSettings:
+    return replace(settings, passphrase_file=path)
