@@ -29,6 +29,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "identity.aeo_context_document",
         "status_lists.get_status_list",
         "health.health",
+        "health.live",
         "health.openapi",
     }
 )

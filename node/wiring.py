@@ -19,7 +19,7 @@ from node.keystore import KeyStore, read_passphrase
 from node.services.identity import NodeIdentity
 from node.services.issuance import IssuanceService
 from node.services.status import StatusService
-from node.services.tokens import create_token
+from node.services.tokens import TokenAuthenticator, create_token
 from node.services.verification import VerificationService
 from node.storage.db import Database
 
@@ -43,6 +43,7 @@ class NodeServices:
     issuance: IssuanceService
     verification: VerificationService
     clock: Callable[[], datetime]
+    authenticator: TokenAuthenticator
 
 
 def build_services(
@@ -79,7 +80,17 @@ def build_services(
         credential_valid_for=timedelta(days=settings.credential_valid_days),
     )
     verification = VerificationService(identity=identity, status=status, clock_skew=skew)
-    return NodeServices(settings, db, keystore, identity, status, issuance, verification, clock)
+    return NodeServices(
+        settings,
+        db,
+        keystore,
+        identity,
+        status,
+        issuance,
+        verification,
+        clock,
+        TokenAuthenticator(db),
+    )
 
 
 def init_node(

@@ -13,7 +13,7 @@ from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
 from credentials.strict_json import JSONObject, loads_object
 from node.api.errors import ApiError
-from node.services.tokens import authenticate, has_scope
+from node.services.tokens import has_scope
 from node.storage.records import TokenRecord
 from node.wiring import NodeServices
 
@@ -62,7 +62,7 @@ def authenticated() -> TokenRecord:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise ApiError(401, "UNAUTHENTICATED", "a bearer token is required")
-    record = authenticate(services().db, value.strip())
+    record = services().authenticator(value.strip())
     if record is None:
         raise ApiError(401, "UNAUTHENTICATED", "the bearer token is not valid")
     g.token = record

@@ -42,6 +42,11 @@ def make_blueprint() -> Blueprint:
         body = {"status": "ok" if ok else "degraded", "did": svc.identity.did, "database": database}
         return jsonify(body), 200 if ok else 503
 
+    @bp.get("/health/live")
+    def live() -> Response:
+        # Liveness only: the process answers. No database, no keys (a trivial endpoint).
+        return jsonify({"status": "ok"})
+
     @bp.get("/openapi.json")
     def openapi() -> Response:
         return jsonify(openapi_document())

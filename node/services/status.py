@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from node.storage.db import Database
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
 from registry.status_list import (
     BitstringStatusList,
+    StatusListCredentialInfo,
     StatusListEntry,
     build_status_list_credential,
     combine_status_checks,
@@ -82,6 +84,8 @@ class StatusService:
         self._size = list_size
         self._valid_for = valid_for
         self.listeners: list[Callable[[StatusChange], None]] = []
+        self._cache: dict[tuple[str, int], StatusListCredentialInfo] = {}
+        self._cache_lock = threading.Lock()
 
     def list_url(self, list_id: str) -> str:
         """The public URL of a status list credential."""
@@ -103,6 +107,10 @@ class StatusService:
             list_id, idx = status_repo.allocate_index(
                 conn, purpose=purpose, credential_id=credential_id, size=self._size, now=now
             )
+            if status_repo.lock_list(conn, list_id) == 0:
+                # A new list is published at once, so that "status at time T" has a version
+                # to answer from for every credential, from its issuance on.
+                self._publish_locked(conn, list_id, now)
             url = self.list_url(list_id)
             entries.append(
                 {
@@ -252,29 +260,65 @@ class StatusService:
             entries = status_entries_of(credential)
         except MalformedInputError as e:
             return Check.failed("status", e.code, e.message)
-        checks = [self._entry_check(entry, now=now, at=at) for entry in entries]
+        own = {e.status_list_credential: self.list_id_of(e.status_list_credential) for e in entries}
+        wanted = sorted({list_id for list_id in own.values() if list_id is not None})
+        if at is None and wanted:
+            # One query for every list: verification is on the hot path.
+            with self._db.read() as conn:
+                latest = status_repo.latest_versions(conn, wanted)
+        else:
+            latest = {}
+        checks = []
+        for entry in entries:
+            list_id = own[entry.status_list_credential]
+            if list_id is None:
+                checks.append(
+                    Check.unknown(
+                        "status",
+                        "STATUS_UNAVAILABLE",
+                        f"status list {entry.status_list_credential} is not published by this node",
+                    )
+                )
+                continue
+            checks.append(self._entry_check(entry, list_id, latest.get(list_id), now=now, at=at))
         return combine_status_checks(checks)
 
-    def _entry_check(self, entry: StatusListEntry, *, now: datetime, at: datetime | None) -> Check:
-        list_id = self.list_id_of(entry.status_list_credential)
-        if list_id is None:
-            return Check.unknown(
-                "status",
-                "STATUS_UNAVAILABLE",
-                f"status list {entry.status_list_credential} is not published by this node",
-            )
+    def _entry_check(
+        self,
+        entry: StatusListEntry,
+        list_id: str,
+        record: StatusListVersionRecord | None,
+        *,
+        now: datetime,
+        at: datetime | None,
+    ) -> Check:
         try:
-            record = (
-                self.current_version(list_id, now) if at is None else self.version_at(list_id, at)
-            )
+            if at is not None:
+                record = self.version_at(list_id, at)
+            elif record is None or record.valid_until - now <= self._valid_for / 2:
+                record = self.current_version(list_id, now)
         except NotFoundError:
             return Check.failed("status", "STATUS_LIST_NOT_FOUND", f"no status list {list_id}")
         if record is None:
+            when = format_datetime(at or now)
             return Check.unknown(
                 "status",
                 "STATUS_UNKNOWN_AT_TIME",
-                f"no version of {list_id} was published by {format_datetime(at or now)}",
+                f"no version of {list_id} was published by {when}",
             )
         # Our own published document: its signature was made by us; parse its contents.
-        info = parse_status_list_credential(loads_object(record.document))
-        return get_status_check(entry, info, now=at or now)
+        return get_status_check(entry, self._parsed(record), now=at or now)
+
+    def _parsed(self, record: StatusListVersionRecord) -> StatusListCredentialInfo:
+        # Versions are immutable, so a parsed version can be reused until a newer one exists;
+        # decoding the 16 KB bitstring costs far more than the database lookup.
+        key = (record.list_id, record.version)
+        with self._cache_lock:
+            info = self._cache.get(key)
+        if info is None:
+            info = parse_status_list_credential(loads_object(record.document))
+            with self._cache_lock:
+                if len(self._cache) >= 64:
+                    self._cache.clear()
+                self._cache[key] = info
+        return info

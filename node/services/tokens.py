@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from datetime import datetime
 
 from credentials.errors import MalformedInputError
@@ -19,7 +21,14 @@ from node.storage import tokens_repo
 from node.storage.db import Database
 from node.storage.records import TokenRecord
 
-__all__ = ["SCOPES", "authenticate", "create_token", "has_scope", "revoke_token"]
+__all__ = [
+    "SCOPES",
+    "TokenAuthenticator",
+    "authenticate",
+    "create_token",
+    "has_scope",
+    "revoke_token",
+]
 
 # "admin" implies every other scope.
 SCOPES = frozenset({"admin", "issuer", "registry-admin", "device-admin", "officer", "auditor"})
@@ -96,3 +105,44 @@ def revoke_token(db: Database, token_id: str, *, now: datetime, actor: str) -> b
 def has_scope(record: TokenRecord, *wanted: str) -> bool:
     """True when the token holds ``admin`` or any of ``wanted``."""
     return "admin" in record.scopes or any(s in record.scopes for s in wanted)
+
+
+class TokenAuthenticator:
+    """Authenticates bearer tokens with a short in-process cache.
+
+    A positive answer is reused for ``ttl`` seconds, so a revocation made elsewhere (CLI,
+    another worker) takes effect within ``ttl``; negative answers are never cached, so a new
+    token works at once. The cache holds token hashes, never tokens.
+    """
+
+    def __init__(self, db: Database, *, ttl: float = 2.0, max_entries: int = 1024) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._max = max_entries
+        self._cache: dict[str, tuple[float, TokenRecord]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, token: str) -> TokenRecord | None:
+        """The active token record for ``token``, or None."""
+        if not _TOKEN.match(token):
+            return None
+        digest = _hash(token)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        record = authenticate(self._db, token)
+        with self._lock:
+            if record is None:
+                self._cache.pop(digest, None)
+            else:
+                if len(self._cache) >= self._max:
+                    self._cache.clear()
+                self._cache[digest] = (now, record)
+        return record
+
+    def forget(self) -> None:
+        """Drop every cached answer (after a revocation in this process)."""
+        with self._lock:
+            self._cache.clear()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
@@ -25,6 +25,7 @@ __all__ = [
     "get_list",
     "insert_version",
     "latest_version",
+    "latest_versions",
     "list_ids",
     "lock_list",
     "set_bits",
@@ -237,3 +238,30 @@ def version_at(conn: Connection, list_id: str, at: datetime) -> StatusListVersio
         .limit(1)
     ).first()
     return None if row is None else _version(row)
+
+
+def _latest_versions_statement() -> Select[Any]:
+    newest = (
+        select(
+            status_list_versions.c.list_id,
+            func.max(status_list_versions.c.version).label("version"),
+        )
+        .where(status_list_versions.c.list_id.in_(bindparam("ids", expanding=True)))
+        .group_by(status_list_versions.c.list_id)
+        .subquery()
+    )
+    return select(status_list_versions).join(
+        newest,
+        (newest.c.list_id == status_list_versions.c.list_id)
+        & (newest.c.version == status_list_versions.c.version),
+    )
+
+
+# Built once: constructing this statement costs more than running it (verification hot path).
+_LATEST_VERSIONS = _latest_versions_statement()
+
+
+def latest_versions(conn: Connection, list_ids: list[str]) -> dict[str, StatusListVersionRecord]:
+    """The newest published version of each of ``list_ids`` (lists without one are absent)."""
+    rows = conn.execute(_LATEST_VERSIONS, {"ids": list_ids})
+    return {r.list_id: _version(r) for r in rows}
