@@ -72,6 +72,9 @@ def serve(
         "loglevel": "info",
         "limit_request_line": 8190,
         "proc_name": f"trustlane-{settings.name}",
+        # gunicorn's control socket defaults to one path per user, shared by every node on
+        # the host (and unlinked by whichever stops first); nodes need none.
+        "control_socket_disable": True,
     }
     if settings.tls_cert is not None and settings.tls_key is not None:
         options["certfile"] = str(settings.tls_cert)

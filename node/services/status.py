@@ -104,10 +104,10 @@ class StatusService:
         """Allocate one entry per purpose inside the issuing transaction; return them."""
         entries: list[JSONObject] = []
         for purpose in purposes:
-            list_id, idx = status_repo.allocate_index(
+            list_id, idx, needs_first_version = status_repo.allocate_index(
                 conn, purpose=purpose, credential_id=credential_id, size=self._size, now=now
             )
-            if status_repo.lock_list(conn, list_id) == 0:
+            if needs_first_version:
                 # A new list is published at once, so that "status at time T" has a version
                 # to answer from for every credential, from its issuance on.
                 self._publish_locked(conn, list_id, now)

@@ -80,17 +80,25 @@ def allocate_index(
     size: int,
     now: datetime,
     randbelow: Callable[[int], int] = secrets.randbelow,
-) -> tuple[str, int]:
+) -> tuple[str, int, bool]:
     """Allocate a fresh random index for ``credential_id`` in a list of ``purpose``.
 
     Returns:
-        ``(list_id, index)``.
+        ``(list_id, index, needs_first_version)``; when the last is True the list has never
+        been published and this transaction holds its row lock (see :func:`lock_list`), so
+        the caller publishes it before committing.
 
     Raises:
         RuntimeError: No free index was found after many attempts (cannot happen while
             lists are rotated at half capacity, unless ``randbelow`` is broken).
     """
     list_id, list_size = _current_list(conn, purpose, size, now)
+    needs_first_version = False
+    if _peek_version(conn, list_id) == 0:
+        # Lock before inserting: on PostgreSQL the insert takes a key-share lock on the list
+        # row (foreign key), and upgrading it to FOR UPDATE afterwards deadlocks against a
+        # concurrent issuer doing the same.
+        needs_first_version = lock_list(conn, list_id) == 0
     for _ in range(_MAX_ATTEMPTS):
         idx = randbelow(list_size)
         try:
@@ -104,10 +112,18 @@ def allocate_index(
                         updated_at=now,
                     )
                 )
-            return list_id, idx
+            return list_id, idx, needs_first_version
         except IntegrityError:
             continue
     raise RuntimeError(f"no free status index found in {list_id}")
+
+
+def _peek_version(conn: Connection, list_id: str) -> int:
+    return int(
+        conn.execute(
+            select(status_lists.c.latest_version).where(status_lists.c.id == list_id)
+        ).scalar_one()
+    )
 
 
 def entries_for_credential(conn: Connection, credential_id: str) -> list[StatusEntryRecord]:
