@@ -10,7 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from node.cli import aeo_cmd, credential_cmd, demo_cmd, keys_cmd, node_cmd, proof_cmd
+from node.cli import (
+    aeo_cmd,
+    config_cmd,
+    credential_cmd,
+    demo_cmd,
+    keys_cmd,
+    node_cmd,
+    proof_cmd,
+)
 from node.cli._io import EXIT_USAGE, CLIError
 
 __all__ = ["main"]
@@ -28,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.register(sub)
     node_cmd.register(sub)
     aeo_cmd.register(sub)
+    config_cmd.register(sub)
     return parser
 
 
