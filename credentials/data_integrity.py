@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from credentials.canonical import canonicalize
-from credentials.datetimes import format_datetime, parse_datetime, require_aware
+from credentials.datetimes import format_datetime, parse_datetime, require_aware, shift
 from credentials.errors import (
     InvalidKeyError,
     InvalidProofError,
@@ -497,7 +497,7 @@ def get_proof_outcomes(
         resolver=resolver,
         purpose=expected_purpose,
         now=now,
-        latest_created=None if now is None else now + clock_skew,
+        latest_created=None if now is None else shift(now, clock_skew),
         challenge=challenge,
         domain=domain,
     )

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from credentials.errors import MalformedInputError
 
-__all__ = ["format_datetime", "parse_datetime", "require_aware"]
+__all__ = ["format_datetime", "parse_datetime", "require_aware", "shift"]
 
 # Four-digit years only (what datetime supports), hours 00-23, any number of fraction digits,
 # and a mandatory zone: "Z" or an offset within +/-14:00.
 _DATETIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:(Z)|([+-])(\d\d):(\d\d))\Z"
+    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:(Z)|([+-])(\d\d):(\d\d))\Z",
+    re.ASCII,
 )
 
 
@@ -86,7 +87,18 @@ def format_datetime(value: datetime) -> str:
         ValueError: ``value`` is naive.
 
     """
-    return require_aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    v = require_aware(value).astimezone(UTC)
+    # strftime("%Y") does not zero-pad years below 1000 on every platform.
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
+
+
+def shift(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, clamped to the representable range instead of overflowing."""
+    try:
+        return value + delta
+    except OverflowError:
+        edge = datetime.max if delta > timedelta(0) else datetime.min
+        return edge.replace(tzinfo=UTC)
 
 
 def require_aware(value: datetime) -> datetime:

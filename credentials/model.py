@@ -20,8 +20,9 @@ from credentials.strict_json import JSONObject
 __all__ = ["VC_V2_CONTEXT", "VerifiableCredential", "is_url", "type_list"]
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-# RFC 3986 absolute URI: a scheme, a colon and no whitespace (DIDs and URNs qualify).
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+\Z")
+# RFC 3986 absolute URI: a scheme, a colon and no whitespace or control characters (DIDs
+# and URNs qualify).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z")
 
 
 def is_url(value: object) -> bool:

@@ -28,7 +28,7 @@ from credentials.data_integrity import (
     VerificationMethodResolver,
     get_proof_outcomes,
 )
-from credentials.datetimes import require_aware
+from credentials.datetimes import require_aware, shift
 from credentials.errors import MalformedInputError, VerificationError
 from credentials.model import VerifiableCredential
 from credentials.result import Check, VerificationResult
@@ -82,7 +82,7 @@ def _issuer_check(credential: VerifiableCredential, outcomes: list[ProofOutcome]
 
 def _validity_check(credential: VerifiableCredential, now: datetime, skew: timedelta) -> Check:
     valid_from, valid_until = credential.valid_from, credential.valid_until
-    if valid_from is not None and now + skew < valid_from:
+    if valid_from is not None and shift(now, skew) < valid_from:
         return Check.failed("validity", "NOT_YET_VALID", f"valid from {valid_from.isoformat()}")
     if valid_until is not None and now >= valid_until:
         return Check.failed("validity", "EXPIRED", f"expired at {valid_until.isoformat()}")

@@ -40,7 +40,9 @@ def create_app(services: NodeServices, *, testing: bool = False) -> Flask:
     app = Flask("trustlane")
     app.config.update(
         TESTING=testing,
-        MAX_CONTENT_LENGTH=services.settings.max_request_bytes,
+        # One byte more than the limit, so that json_body() can tell "too large" from "exactly
+        # the limit" also for chunked bodies, which werkzeug cuts at MAX_CONTENT_LENGTH.
+        MAX_CONTENT_LENGTH=services.settings.max_request_bytes + 1,
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
+from werkzeug.exceptions import MethodNotAllowed
 
 from credentials.errors import MalformedInputError
+from credentials.model import is_url
 from credentials.strict_json import JSONObject, loads_object
 from node.api.common import json_body, member, optional_time, require_scope, services
 from node.api.errors import ApiError
@@ -70,6 +72,8 @@ def make_blueprint() -> Blueprint:
     def update_status() -> Response:
         body = json_body()
         credential_id = member(body, "credentialId", str)
+        if not is_url(credential_id):
+            raise ApiError(404, "NOT_FOUND", "credential ids are URLs (urn:uuid:...)")
         entry = member(body, "credentialStatus", dict)
         status = member(body, "status", bool)
         if entry.get("type") != "BitstringStatusListEntry":
@@ -99,6 +103,11 @@ def make_blueprint() -> Blueprint:
     @bp.get("/credentials/<path:credential_id>")
     @require_scope("issuer", "auditor")
     def get_credential(credential_id: str) -> Response:
+        if credential_id in ("issue", "verify", "status"):
+            # These paths are POST-only operations, not credential ids.
+            raise MethodNotAllowed(valid_methods=["POST"])
+        if not is_url(credential_id):
+            raise ApiError(404, "NOT_FOUND", "credential ids are URLs (urn:uuid:...)")
         svc = services()
         record = svc.issuance.get(credential_id)
         if record is None:

@@ -17,7 +17,7 @@ from credentials.aeo import SchemaValidationError
 from credentials.errors import MalformedInputError, TrustlaneError, VerificationError
 from node.keystore import KeyStoreError
 from node.services.status import NotFoundError, StatusConflictError
-from node.storage.db import StorageError
+from node.storage.db import StorageConflictError, StorageError
 
 __all__ = ["ApiError", "problem", "register_error_handlers"]
 
@@ -54,7 +54,7 @@ def _status_of(error: TrustlaneError) -> int:
         return error.status
     if isinstance(error, NotFoundError):
         return 404
-    if isinstance(error, StatusConflictError):
+    if isinstance(error, StatusConflictError | StorageConflictError):
         return 409
     if isinstance(error, StorageError | KeyStoreError):
         return 503

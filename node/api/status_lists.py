@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from flask import Blueprint, Response, request
 
 from node.api.common import services
 from node.api.errors import ApiError
+from node.services.status import LIST_ID
 
 __all__ = ["make_blueprint"]
-
-_LIST_ID = re.compile(r"[a-z]+-[0-9]{1,9}\Z")
 
 
 def make_blueprint() -> Blueprint:
@@ -21,7 +19,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.get("/status-lists/<list_id>")
     def get_status_list(list_id: str) -> Response:
-        if not _LIST_ID.match(list_id):
+        if not LIST_ID.match(list_id):
             raise ApiError(404, "NOT_FOUND", f"no status list {list_id!r}")
         svc = services()
         now = svc.clock()
@@ -33,7 +31,9 @@ def make_blueprint() -> Blueprint:
             "Cache-Control": f"public, max-age={max_age}",
             "Last-Modified": record.published_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
         }
-        if record.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        # RFC 9110 §13.1.2: weak comparison, and "*" matches any current representation.
+        wanted = [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
+        if "*" in wanted or record.etag in [t.removeprefix("W/") for t in wanted]:
             return Response(status=304, headers=headers)
         return Response(record.document, status=200, mimetype="application/json", headers=headers)
 

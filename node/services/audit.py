@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
 from credentials.canonical import canonicalize
 from credentials.datetimes import format_datetime
-from credentials.strict_json import JSONObject
 from node.storage import audit_repo
 from node.storage.db import Database
 from node.storage.records import AuditRecord
@@ -51,7 +52,7 @@ def record_event(
     actor: str,
     action: str,
     target: str,
-    details: JSONObject | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
     """Append one event inside the caller's write transaction.
 

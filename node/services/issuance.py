@@ -12,16 +12,16 @@ import uuid
 from datetime import datetime, timedelta
 
 from credentials.aeo import AEO_CREDENTIAL_TYPE, build_aeo_credential, validate_aeo_subject
-from credentials.datetimes import format_datetime
+from credentials.datetimes import format_datetime, shift
 from credentials.errors import MalformedInputError
 from credentials.model import VerifiableCredential, is_url
 from credentials.signing import sign_credential
 from credentials.strict_json import JSONObject
 from node.services.audit import record_event
-from node.services.identity import NodeIdentity
+from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import PURPOSES, StatusService
 from node.storage import credentials_repo
-from node.storage.db import Database
+from node.storage.db import Database, StorageConflictError
 from node.storage.records import CredentialRecord
 
 __all__ = ["IssuanceService"]
@@ -101,6 +101,33 @@ class IssuanceService:
             for subject in parsed.subjects:
                 validate_aeo_subject(subject)
         subject_id = parsed.subjects[0].get("id")
+        # What the database indexes must fit its columns, on every backend alike.
+        if len(credential_id) > 200:
+            raise _bad("credential id is longer than 200 characters")
+        if isinstance(subject_id, str) and len(subject_id) > 400:
+            raise _bad("credentialSubject id is longer than 400 characters")
+        if len(" ".join(parsed.types)) > 400:
+            raise _bad("credential types are longer than 400 characters in all")
+        try:
+            return self._sign_and_store(
+                doc, parsed, credential_id, subject_id, vm, signer, status_purposes, now, actor
+            )
+        except StorageConflictError as e:
+            # A concurrent request stored the same id between our check and our insert.
+            raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID") from e
+
+    def _sign_and_store(
+        self,
+        doc: JSONObject,
+        parsed: VerifiableCredential,
+        credential_id: str,
+        subject_id: object,
+        vm: str,
+        signer: SigningKey,
+        status_purposes: tuple[str, ...],
+        now: datetime,
+        actor: str,
+    ) -> JSONObject:
         with self._db.write() as conn:
             if credentials_repo.get_credential(conn, credential_id) is not None:
                 raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID")
@@ -149,7 +176,7 @@ class IssuanceService:
             issuer=issuer or self._identity.did,
             credential_id=f"urn:uuid:{uuid.uuid4()}",
             valid_from=start,
-            valid_until=valid_until or start + self._valid_for,
+            valid_until=valid_until or shift(start, self._valid_for),
         )
         return self.issue(unsigned, status_purposes=PURPOSES, now=now, actor=actor)
 

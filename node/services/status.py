@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from registry.status_list import (
 __all__ = ["NotFoundError", "StatusChange", "StatusConflictError", "StatusService"]
 
 PURPOSES = ("revocation", "suspension")
+# The ids this node gives its lists ("revocation-1"); anything else is not one of ours.
+LIST_ID = re.compile(r"[a-z]+-[0-9]{1,9}\Z", re.ASCII)
 
 
 class NotFoundError(TrustlaneError):
@@ -94,7 +97,10 @@ class StatusService:
     def list_id_of(self, url: str) -> str | None:
         """The list id when ``url`` names one of this node's lists, else None."""
         prefix = self._base_url + "/status-lists/"
-        return url[len(prefix) :] if url.startswith(prefix) else None
+        if not url.startswith(prefix):
+            return None
+        list_id = url[len(prefix) :]
+        return list_id if LIST_ID.match(list_id) else None
 
     # -- issuance ----------------------------------------------------------------------
 

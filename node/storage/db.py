@@ -16,11 +16,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from credentials.errors import TrustlaneError
+from credentials.errors import MalformedInputError, TrustlaneError
 
-__all__ = ["Database", "StorageError"]
+__all__ = ["Database", "StorageConflictError", "StorageError", "UnstorableValueError"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +29,26 @@ class StorageError(TrustlaneError):
     """The database failed or is unreachable (not the caller's fault)."""
 
     code = "STORAGE_ERROR"
+
+
+class StorageConflictError(StorageError):
+    """A uniqueness constraint refused a write (a concurrent writer got there first)."""
+
+    code = "CONFLICT"
+
+
+class UnstorableValueError(MalformedInputError):
+    """A value the database cannot store (e.g. NUL characters on PostgreSQL)."""
+
+    code = "INVALID_VALUE"
+
+
+def _translate(e: SQLAlchemyError, what: str) -> TrustlaneError:
+    if isinstance(e, IntegrityError):
+        return StorageConflictError(f"{what} refused by a uniqueness constraint")
+    if isinstance(e, DataError):
+        return UnstorableValueError("a value cannot be stored or looked up (invalid characters?)")
+    return StorageError(f"{what} failed: {type(e).__name__}")
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -82,7 +102,7 @@ class Database:
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as e:
-            raise StorageError(f"database write failed: {type(e).__name__}") from e
+            raise _translate(e, "database write") from e
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -93,7 +113,7 @@ class Database:
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as e:
-            raise StorageError(f"database read failed: {type(e).__name__}") from e
+            raise _translate(e, "database read") from e
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""

@@ -168,3 +168,19 @@ def test_parse_datetime(text: str, expected: datetime) -> None:
 def test_parse_datetime_rejects(text: Any) -> None:
     with pytest.raises(MalformedInputError):
         parse_datetime(text)
+
+
+def test_non_ascii_digits_are_not_datetimes() -> None:
+    # Regression: "\d" matched fullwidth digits, so a fullwidth year parsed.
+    with pytest.raises(MalformedInputError):
+        parse_datetime("\uff12\uff10\uff12\uff16-01-01T00:00:00Z")
+
+
+def test_format_and_shift_at_the_edges_of_time() -> None:
+    from credentials.datetimes import format_datetime, shift
+
+    assert format_datetime(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+    end = shift(datetime(9999, 12, 31, 23, 59, tzinfo=UTC), timedelta(days=1))
+    assert end == datetime.max.replace(tzinfo=UTC)
+    start = shift(datetime(1, 1, 1, 0, 1, tzinfo=UTC), -timedelta(days=1))
+    assert start == datetime.min.replace(tzinfo=UTC)
