@@ -30,7 +30,7 @@ import nacl.signing
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench import http_bench
+from bench import federation_bench, http_bench
 from credentials.data_integrity import DIDKeyResolver
 from credentials.keys import PrivateKey, b58decode
 from credentials.signing import sign_credential
@@ -144,7 +144,9 @@ def main() -> None:
     """Run the benchmark and write the report."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="docs/benchmarks.md")
-    parser.add_argument("--skip-http", action="store_true", help="trust kernel figures only")
+    parser.add_argument(
+        "--skip-http", action="store_true", help="trust kernel figures only (no node processes)"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=0.2, help="per figure per round")
     args = parser.parse_args()
@@ -241,6 +243,7 @@ def main() -> None:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         lines += http_bench.run()
+        lines += federation_bench.run()
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

@@ -80,8 +80,8 @@ def _parse(value: str, field: str) -> datetime:
         ) from e
 
 
-def format_datetime(value: datetime) -> str:
-    """Format an aware datetime as ``YYYY-MM-DDThh:mm:ssZ`` (UTC, whole seconds).
+def format_datetime(value: datetime, *, millis: bool = False) -> str:
+    """Format an aware datetime as ``YYYY-MM-DDThh:mm:ssZ`` (UTC; ``.mmm`` with ``millis``).
 
     Raises:
         ValueError: ``value`` is naive.
@@ -89,7 +89,12 @@ def format_datetime(value: datetime) -> str:
     """
     v = require_aware(value).astimezone(UTC)
     # strftime("%Y") does not zero-pad years below 1000 on every platform.
-    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
+    text = f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+    if millis and v.microsecond // 1000:
+        # Milliseconds on request (status list versions published within one second must
+        # still be ordered); anything finer is always dropped.
+        text += f".{v.microsecond // 1000:03d}"
+    return text + "Z"
 
 
 def shift(value: datetime, delta: timedelta) -> datetime:

@@ -32,7 +32,11 @@ def did_web_for(base_url: str) -> str:
     Raises:
         MalformedInputError: ``base_url`` is not an http(s) origin without path or query.
     """
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError as e:
+        raise _config_error(f"base URL {base_url!r} is not a valid URL: {e}") from e
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise _config_error(f"base URL {base_url!r} must be an http(s) URL with a host")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
@@ -42,7 +46,7 @@ def did_web_for(base_url: str) -> str:
     host = parts.hostname
     if ":" in host:  # IPv6 literal
         raise _config_error("did:web cannot name an IPv6 literal; use a host name")
-    authority = host if parts.port is None else f"{host}:{parts.port}"
+    authority = host if port is None else f"{host}:{port}"
     return "did:web:" + quote(authority, safe=".-")
 
 

@@ -14,9 +14,19 @@ from pathlib import Path
 from flask import Flask, Response, request
 
 from federation_config.loader import load
-from node.api import aeo, credentials, health, identity, status_lists
+from node.api import (
+    aeo,
+    credentials,
+    federation,
+    health,
+    identity,
+    mras,
+    registry,
+    status_lists,
+)
 from node.api.common import authenticated
 from node.api.errors import register_error_handlers
+from node.federation.scheduler import start_scheduler
 from node.wiring import NodeServices, build_services
 
 __all__ = ["PUBLIC_ENDPOINTS", "create_app", "create_app_from_environment"]
@@ -31,12 +41,14 @@ PUBLIC_ENDPOINTS = frozenset(
         "health.health",
         "health.live",
         "health.openapi",
+        # Authenticated by its RFC 9421 signature instead of a bearer token.
+        "federation.receive_event",
     }
 )
 
 
-def create_app(services: NodeServices, *, testing: bool = False) -> Flask:
-    """Build the app around ``services``."""
+def create_app(services: NodeServices, *, testing: bool = False, start_jobs: bool = False) -> Flask:
+    """Build the app around ``services``; ``start_jobs`` starts the federation sync job."""
     app = Flask("trustlane")
     app.config.update(
         TESTING=testing,
@@ -47,7 +59,7 @@ def create_app(services: NodeServices, *, testing: bool = False) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["trustlane"] = services
-    for module in (identity, status_lists, credentials, aeo, health):
+    for module in (identity, status_lists, credentials, aeo, health, registry, mras, federation):
         app.register_blueprint(module.make_blueprint())
     register_error_handlers(app)
 
@@ -64,6 +76,15 @@ def create_app(services: NodeServices, *, testing: bool = False) -> Flask:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    if start_jobs and not testing:
+        sync = services.federation.sync
+        app.extensions["trustlane-scheduler"] = start_scheduler(
+            services.db,
+            services.peers,
+            interval_seconds=sync.interval_seconds,
+            jitter_seconds=sync.jitter_seconds,
+            clock=services.clock,
+        )
     return app
 
 
@@ -72,4 +93,4 @@ def create_app_from_environment() -> Flask:
     logging.basicConfig(level=logging.INFO)
     data_dir = Path(os.environ["TRUSTLANE_DATA_DIR"])
     settings = load(data_dir, os.environ)
-    return create_app(build_services(settings, os.environ))
+    return create_app(build_services(settings, os.environ), start_jobs=True)

@@ -48,7 +48,7 @@ class NodeServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
     def load(self) -> Flask:
         """Build the app (called in each worker)."""
         settings = load(self._settings.data_dir, self._environ)
-        return create_app(build_services(settings, self._environ))
+        return create_app(build_services(settings, self._environ), start_jobs=True)
 
 
 def serve(

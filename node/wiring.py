@@ -13,8 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from credentials.errors import MalformedInputError
+from federation_config.federation import (
+    FEDERATION_CONFIG_NAME,
+    FederationSettings,
+    load_federation,
+)
 from federation_config.loader import CONFIG_NAME, dump
 from federation_config.settings import NodeSettings
+from node.federation.agreements import AgreementService
+from node.federation.fetcher import Fetcher, RequestsFetcher
+from node.federation.peers import PeerService
+from node.federation.push import PushService
 from node.keystore import KeyStore, read_passphrase
 from node.services.identity import NodeIdentity
 from node.services.issuance import IssuanceService
@@ -44,6 +53,10 @@ class NodeServices:
     verification: VerificationService
     clock: Callable[[], datetime]
     authenticator: TokenAuthenticator
+    federation: FederationSettings
+    peers: PeerService
+    agreements: AgreementService
+    push: PushService
 
 
 def build_services(
@@ -51,6 +64,7 @@ def build_services(
     environ: Mapping[str, str],
     *,
     clock: Callable[[], datetime] = utcnow,
+    fetcher: Fetcher | None = None,
 ) -> NodeServices:
     """Open the key store and the database and wire the services.
 
@@ -79,7 +93,34 @@ def build_services(
         status=status,
         credential_valid_for=timedelta(days=settings.credential_valid_days),
     )
-    verification = VerificationService(identity=identity, status=status, clock_skew=skew)
+    federation = load_federation_settings(settings, environ)
+    peers = PeerService(
+        db=db,
+        identity=identity,
+        fetcher=fetcher
+        or RequestsFetcher(
+            timeout=federation.sync.timeout_seconds,
+            max_bytes=federation.sync.max_response_bytes,
+        ),
+        sync=federation.sync,
+        freshness=federation.freshness,
+        clock_skew=skew,
+        clock=clock,
+    )
+    agreements = AgreementService(db=db, identity=identity, peers=peers, clock=clock)
+    verification = VerificationService(
+        identity=identity, status=status, clock_skew=skew, peers=peers, agreements=agreements
+    )
+    push = PushService(
+        db=db,
+        identity=identity,
+        peers=peers,
+        fetcher=peers.fetcher,
+        settings=federation.push,
+        base_url=settings.base_url,
+        clock=clock,
+    )
+    status.listeners.append(push.on_status_change)
     return NodeServices(
         settings,
         db,
@@ -90,7 +131,27 @@ def build_services(
         verification,
         clock,
         TokenAuthenticator(db),
+        federation,
+        peers,
+        agreements,
+        push,
     )
+
+
+def load_federation_settings(
+    settings: NodeSettings, environ: Mapping[str, str]
+) -> FederationSettings:
+    """``DATA_DIR/federation.toml`` when present, else defaults (no configured peers).
+
+    Raises:
+        ConfigError: The file exists but is invalid (every problem listed).
+    """
+    path = settings.data_dir / FEDERATION_CONFIG_NAME
+    if not path.exists():
+        return FederationSettings(name=settings.name)
+    federation = load_federation(path, environ)
+    federation.check_node_did(settings.did)
+    return federation
 
 
 def init_node(

@@ -436,7 +436,9 @@ def build_status_list_credential(
         raise ValueError("list_id and issuer must be URLs")
     if purpose not in STATUS_PURPOSES:
         raise ValueError(f"purpose must be one of {STATUS_PURPOSES}, not {purpose!r}")
-    start, end = format_datetime(valid_from), format_datetime(valid_until)
+    # Milliseconds: versions of one list published within a second stay ordered.
+    start = format_datetime(valid_from, millis=True)
+    end = format_datetime(valid_until, millis=True)
     if parse_datetime(end) <= parse_datetime(start):
         raise ValueError("valid_until must be after valid_from (to the second)")
     return {

@@ -62,10 +62,10 @@ def make_blueprint() -> Blueprint:
         credential = member(body, "verifiableCredential", dict)
         options = member(body, "options", dict, required=False) or {}
         svc = services()
-        result = svc.verification.verify_credential(
+        outcome = svc.verification.verify(
             credential, now=svc.clock(), at=optional_time(options.get("at"), "options.at")
         )
-        return jsonify(result.to_dict()), 200 if result.verified else 422
+        return jsonify(outcome.to_dict()), 200 if outcome.verified else 422
 
     @bp.post("/credentials/status")
     @require_scope("issuer")

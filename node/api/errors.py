@@ -28,13 +28,18 @@ log = logging.getLogger("trustlane.api")
 class ApiError(TrustlaneError):
     """An error raised by the HTTP layer itself (auth, content type...)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, challenge: str | None = None
+    ) -> None:
         super().__init__(message, code=code)
         self.status = status
+        self.challenge = challenge
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
-    """Build an ``application/problem+json`` response."""
+def problem(
+    status: int, code: str, detail: str, *, challenge: str | None = None, **extra: Any
+) -> Response:
+    """Build an ``application/problem+json`` response (``challenge``: for 401s)."""
     body = {
         "type": PROBLEM_BASE + code.lower().replace("_", "-"),
         "title": code.replace("_", " ").capitalize(),
@@ -45,7 +50,7 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
     }
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="trustlane"'
+        response.headers["WWW-Authenticate"] = challenge or 'Bearer realm="trustlane"'
     return response
 
 
@@ -77,7 +82,8 @@ def register_error_handlers(app: Flask) -> None:
         extra: dict[str, Any] = {}
         if isinstance(error, SchemaValidationError):
             extra["errors"] = [dict(e) for e in error.errors]
-        return problem(status, error.code, error.message, **extra)
+        challenge = error.challenge if isinstance(error, ApiError) else None
+        return problem(status, error.code, error.message, challenge=challenge, **extra)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

@@ -18,6 +18,7 @@ from node.cli import (
     keys_cmd,
     node_cmd,
     proof_cmd,
+    registry_cmd,
 )
 from node.cli._io import EXIT_USAGE, CLIError
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_cmd.register(sub)
     aeo_cmd.register(sub)
     config_cmd.register(sub)
+    registry_cmd.register(sub)
     return parser
 
 

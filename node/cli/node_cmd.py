@@ -125,8 +125,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load(_data_dir(args), os.environ)
-        # Fail before forking if the key store or database cannot be used.
-        build_services(settings, os.environ).db.dispose()
+        # Fail before forking if the key store, database or federation file cannot be used,
+        # and register the peers federation.toml lists.
+        services = build_services(settings, os.environ)
+        services.peers.apply_configured(services.federation.peers, now=utcnow())
+        services.db.dispose()
         serve(settings, host=args.host, port=args.port, workers=max(1, args.workers))
     except TrustlaneError as e:
         fail(e.diagnostics())

@@ -143,7 +143,12 @@ class StatusService:
         for idx in status_repo.set_bits(conn, list_id):
             bits.set(idx, True)
         signer = self._identity.current()
-        now = now.replace(microsecond=0)
+        # Milliseconds, strictly after the previous version: versions published within one
+        # second stay ordered by validFrom, which peers use to refuse rollbacks.
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        previous = status_repo.latest_version(conn, list_id)
+        if previous is not None and now <= previous.valid_from:
+            now = previous.valid_from + timedelta(milliseconds=1)
         unsigned = build_status_list_credential(
             list_id=self.list_url(list_id),
             issuer=self._identity.did,
@@ -257,10 +262,17 @@ class StatusService:
 
     # -- verification ------------------------------------------------------------------
 
-    def status_check(self, credential: JSONObject, *, now: datetime, at: datetime | None) -> Check:
-        """The ``status`` check of a credential against this node's own lists.
+    def status_check(
+        self,
+        credential: JSONObject,
+        *,
+        now: datetime,
+        at: datetime | None,
+        foreign: Callable[[StatusListEntry], Check] | None = None,
+    ) -> Check:
+        """The ``status`` check of a credential: own lists here, others via ``foreign``.
 
-        Lists of other issuers are ``unknown`` here (the federation layer fetches them).
+        Without ``foreign``, lists of other issuers are ``unknown``.
         """
         try:
             entries = status_entries_of(credential)
@@ -277,6 +289,9 @@ class StatusService:
         checks = []
         for entry in entries:
             list_id = own[entry.status_list_credential]
+            if list_id is None and foreign is not None:
+                checks.append(foreign(entry))
+                continue
             if list_id is None:
                 checks.append(
                     Check.unknown(

@@ -26,11 +26,18 @@ __all__ = [
     "audit_events",
     "audit_head",
     "credentials",
+    "event_nonces",
+    "job_locks",
     "metadata",
+    "mras",
     "node_keys",
+    "peer_did_documents",
+    "peer_status_lists",
+    "peers",
     "status_entries",
     "status_list_versions",
     "status_lists",
+    "sync_health",
     "tokens",
 ]
 
@@ -163,4 +170,92 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+
+# --- federation (migration 0002) ---------------------------------------------------------
+
+# Peers added by an administrator, with the keys pinned out of band.
+peers = Table(
+    "peers",
+    metadata,
+    Column("did", String(400), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("base_url", String(400), nullable=False),
+    Column("ca_bundle", String(1000)),
+    Column("pinned_keys", Text, nullable=False),
+    # Keys an administrator re-pinned since the last accepted DID document.
+    Column("repinned_keys", Text, nullable=False, default=""),
+    Column("trusted", Boolean, nullable=False, default=False),
+    Column("untrusted_reason", Text),
+    Column("added_at", UTCDateTime(), nullable=False),
+)
+
+# The last accepted DID document of each peer.
+peer_did_documents = Table(
+    "peer_did_documents",
+    metadata,
+    Column("did", String(400), ForeignKey("peers.did"), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("fetched_at", UTCDateTime(), nullable=False),
+)
+
+# Every verified version of every peer status list (history for "status at time T").
+peer_status_lists = Table(
+    "peer_status_lists",
+    metadata,
+    Column("url", String(600), primary_key=True),
+    Column("valid_from", UTCDateTime(), primary_key=True),
+    Column("peer_did", String(400), ForeignKey("peers.did"), nullable=False),
+    Column("valid_until", UTCDateTime(), nullable=False),
+    Column("etag", String(200)),
+    Column("document", Text, nullable=False),
+    Column("first_fetched_at", UTCDateTime(), nullable=False),
+    # Last time the peer confirmed this is still its current version (200 or 304).
+    Column("confirmed_at", UTCDateTime(), nullable=False),
+    Index("ix_peer_status_lists_url_confirmed", "url", "confirmed_at"),
+)
+
+# Mutual recognition agreements, as signed documents, with their local state.
+mras = Table(
+    "mras",
+    metadata,
+    Column("id", String(400), primary_key=True),
+    Column("peer_did", String(400), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("termination_notice", Text),
+    Column("termination_effective", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Per peer and resource: when sync last worked, what failed, when to try again.
+sync_health = Table(
+    "sync_health",
+    metadata,
+    Column("peer_did", String(400), primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("last_success", UTCDateTime()),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime()),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_attempt", UTCDateTime()),
+)
+
+# Cross-process "run once per interval" locks for scheduled jobs.
+job_locks = Table(
+    "job_locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=False),
+)
+
+# Nonces of accepted signed federation requests (replay protection).
+event_nonces = Table(
+    "event_nonces",
+    metadata,
+    Column("key_id", String(600), primary_key=True),
+    Column("nonce", String(200), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )

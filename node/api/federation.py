@@ -1,0 +1,44 @@
+"""``POST /federation/events``: signed pushes from peers (RFC 9421, no bearer token)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from node.api.common import services
+from node.api.errors import ApiError
+from registry.http_signatures import RequestSignatureError
+
+__all__ = ["make_blueprint"]
+
+MAX_EVENT_BYTES = 16 * 1024
+# Events authenticate with an RFC 9421 signature, not a bearer token: say so in 401s.
+_CHALLENGE = 'Signature realm="trustlane-federation", tag="trustlane-event"'
+# Who sent it is in doubt: 401. It is signed by a peer but unacceptable: 400.
+_UNAUTHENTICATED = {
+    "MISSING_SIGNATURE",
+    "BAD_SIGNATURE",
+    "UNKNOWN_KEY",
+    "KEY_NOT_FOR_REQUESTS",
+    "ISSUER_MISMATCH",
+    "UNRESOLVABLE_VERIFICATION_METHOD",
+    "KEY_COMPROMISED",
+}
+
+
+def make_blueprint() -> Blueprint:
+    """The ``/federation`` blueprint."""
+    bp = Blueprint("federation", __name__)
+
+    @bp.post("/federation/events")
+    def receive_event() -> tuple[Response, int]:
+        data = request.stream.read(MAX_EVENT_BYTES + 1)
+        if len(data) > MAX_EVENT_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"events are at most {MAX_EVENT_BYTES} bytes")
+        try:
+            accepted = services().push.receive(headers=dict(request.headers), body=data)
+        except RequestSignatureError as e:
+            status = 401 if e.code in _UNAUTHENTICATED else 400
+            raise ApiError(status, e.code, e.message, challenge=_CHALLENGE) from e
+        return jsonify({"accepted": True, "id": accepted.event.id}), 202
+
+    return bp

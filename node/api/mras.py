@@ -1,0 +1,89 @@
+"""Mutual recognition agreements: propose, receive, countersign, terminate, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify
+
+from credentials.strict_json import loads_object
+from node.api.common import json_body, member, optional_time, require_scope, services
+from node.storage.federation_repo import MRARecord
+
+__all__ = ["make_blueprint"]
+
+
+def _record(record: MRARecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "peer": record.peer_did,
+        "state": record.state,
+        "terminationEffective": record.termination_effective.isoformat()
+        if record.termination_effective
+        else None,
+        "agreement": loads_object(record.document),
+    }
+
+
+def make_blueprint() -> Blueprint:
+    """The ``/mras`` blueprint."""
+    bp = Blueprint("mras", __name__)
+
+    @bp.get("/mras")
+    @require_scope("registry-admin", "auditor", "officer")
+    def list_mras() -> Response:
+        return jsonify({"agreements": [_record(r) for r in services().agreements.list()]})
+
+    @bp.post("/mras")
+    @require_scope("registry-admin")
+    def propose() -> tuple[Response, int]:
+        body = json_body()
+        svc = services()
+        effective_from = optional_time(body.get("effectiveFrom"), "effectiveFrom") or svc.clock()
+        proposal = svc.agreements.propose(
+            peer_did=member(body, "peer", str),
+            recognitions=member(body, "recognitions", list),
+            effective_from=effective_from,
+            effective_until=optional_time(body.get("effectiveUntil"), "effectiveUntil"),
+            notice_period_days=member(body, "noticePeriodDays", int),
+            actor=f"token:{g.token.id}",
+        )
+        return jsonify({"agreement": proposal}), 201
+
+    @bp.post("/mras/receive")
+    @require_scope("registry-admin")
+    def receive() -> Response:
+        body = json_body()
+        record = services().agreements.receive(
+            member(body, "agreement", dict), actor=f"token:{g.token.id}"
+        )
+        return jsonify(_record(record))
+
+    @bp.post("/mras/countersign")
+    @require_scope("registry-admin")
+    def countersign() -> Response:
+        body = json_body()
+        signed = services().agreements.countersign(
+            member(body, "id", str), actor=f"token:{g.token.id}"
+        )
+        return jsonify({"agreement": signed})
+
+    @bp.post("/mras/terminate")
+    @require_scope("registry-admin")
+    def terminate() -> Response:
+        body = json_body()
+        notice = services().agreements.terminate(
+            member(body, "id", str), actor=f"token:{g.token.id}"
+        )
+        return jsonify({"notice": notice})
+
+    @bp.post("/mras/terminations")
+    @require_scope("registry-admin")
+    def receive_termination() -> Response:
+        body = json_body()
+        effective = services().agreements.receive_termination(
+            member(body, "notice", dict), actor=f"token:{g.token.id}"
+        )
+        return jsonify({"effective": effective.isoformat()})
+
+    return bp

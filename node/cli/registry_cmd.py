@@ -1,0 +1,71 @@
+"""``trustlane registry ...``: peers of this node (add with pinned keys, list, sync now)."""
+
+from __future__ import annotations
+
+import argparse
+
+from credentials.errors import TrustlaneError
+from node.cli._io import EXIT_FAILED, EXIT_OK, fail, print_json
+from node.cli.node_cmd import load_services
+from node.wiring import utcnow
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``registry`` command group."""
+    registry = sub.add_parser("registry", help="the trust registry: peers")
+    reg_sub = registry.add_subparsers(dest="registry_command", required=True)
+    peer = reg_sub.add_parser("peer", help="peers")
+    peer_sub = peer.add_subparsers(dest="peer_command", required=True)
+
+    add = peer_sub.add_parser("add", help="add a peer with keys pinned out of band")
+    add.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    add.add_argument("--name", required=True, help="short name, e.g. us")
+    add.add_argument("--did", required=True, help="the peer's did:web")
+    add.add_argument("--base-url", required=True, help="the peer's origin")
+    add.add_argument(
+        "--key", action="append", required=True, help="pinned Multikey (z6Mk...), repeatable"
+    )
+    add.add_argument("--ca-bundle", help="PEM bundle to trust for this peer's TLS")
+    add.set_defaults(func=_add)
+
+    list_p = peer_sub.add_parser("list", help="peers with trust and sync health")
+    list_p.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    list_p.set_defaults(func=_list)
+
+    sync = reg_sub.add_parser("sync", help="sync every due peer now")
+    sync.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    sync.set_defaults(func=_sync)
+
+
+def _add(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    try:
+        services.peers.add_peer(
+            name=args.name,
+            did=args.did,
+            base_url=args.base_url,
+            pinned_keys=frozenset(args.key),
+            ca_bundle=args.ca_bundle,
+            now=utcnow(),
+            actor="cli",
+        )
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    print(f"peer {args.name} added ({args.did}); it is trusted once its DID document matches")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    print_json(load_services(args).peers.health())
+    return EXIT_OK
+
+
+def _sync(args: argparse.Namespace) -> int:
+    outcomes = load_services(args).peers.sync_all(utcnow(), force=True)
+    print_json(
+        [
+            {"peer": o.peer_did, "resource": o.resource, "ok": o.ok, "detail": o.detail}
+            for o in outcomes
+        ]
+    )
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED

@@ -1,0 +1,1 @@
+"""Federation at the node: peers, sync, MRAs, recognition, pushes and the scheduler."""

@@ -1,0 +1,275 @@
+"""Mutual recognition agreements at the node: propose, receive, countersign, terminate.
+
+An agreement is a credential both parties sign (a proof set). The node stores every
+agreement it is party to with a state: ``pending`` (one signature: a proposal sent or
+received), ``active`` (both signatures verified) or ``terminated`` (a verified termination
+notice; it still counts until the notice takes effect). Only active or terminated-but-not-
+yet-effective agreements grant recognition.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from credentials.errors import MalformedInputError, VerificationError
+from credentials.result import Check
+from credentials.strict_json import JSONObject, loads_object
+from node.federation.peers import PeerService
+from node.services.audit import record_event
+from node.services.identity import NodeIdentity
+from node.storage import federation_repo as repo
+from node.storage.db import Database
+from node.storage.federation_repo import MRARecord
+from registry.mra import (
+    MutualRecognitionAgreement,
+    build_mra,
+    countersign_mra,
+    propose_mra,
+    verify_mra,
+    verify_party_proofs,
+)
+from registry.mra_recognition import (
+    RecognitionResult,
+    aeo_recognition_facts,
+    build_termination_notice,
+    get_recognition_check,
+    sign_termination_notice,
+    verify_termination_notice,
+)
+
+__all__ = ["AgreementService"]
+
+
+class AgreementService:
+    """Agreements of one node with its peers."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        identity: NodeIdentity,
+        peers: PeerService,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._identity = identity
+        self._peers = peers
+        self._clock = clock
+
+    def _other_party(self, mra: MutualRecognitionAgreement) -> str:
+        if self._identity.did not in mra.parties:
+            raise MalformedInputError(
+                f"this node ({self._identity.did}) is not a party to {mra.id}", code="NOT_A_PARTY"
+            )
+        return next(p for p in mra.parties if p != self._identity.did)
+
+    def _store(self, document: JSONObject, state: str, now: datetime, actor: str) -> MRARecord:
+        mra = MutualRecognitionAgreement.from_dict(document)
+        record = MRARecord(
+            id=mra.id,
+            peer_did=self._other_party(mra),
+            state=state,
+            document=json.dumps(document, separators=(",", ":")),
+            termination_notice=None,
+            termination_effective=None,
+            updated_at=now,
+        )
+        with self._db.write() as conn:
+            existing = repo.get_mra(conn, mra.id)
+            if existing is not None and existing.state != "pending":
+                raise MalformedInputError(
+                    f"agreement {mra.id} is already {existing.state}", code="MRA_CONFLICT"
+                )
+            repo.put_mra(conn, record)
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action=f"mra.{state}",
+                target=mra.id,
+                details={"peer": record.peer_did},
+            )
+        return record
+
+    def propose(
+        self,
+        *,
+        peer_did: str,
+        recognitions: Sequence[JSONObject],
+        effective_from: datetime,
+        effective_until: datetime | None,
+        notice_period_days: int,
+        actor: str,
+    ) -> JSONObject:
+        """Build and sign a proposal to ``peer_did``; store it as pending and return it."""
+        now = self._clock()
+        agreement_id = f"urn:uuid:{uuid.uuid4()}"
+        unsigned = build_mra(
+            agreement_id=agreement_id,
+            parties=[self._identity.did, peer_did],
+            recognitions=recognitions,
+            effective_from=effective_from,
+            effective_until=effective_until,
+            notice_period_days=notice_period_days,
+            proposer=self._identity.did,
+        )
+        signer = self._identity.current()
+        proposal = propose_mra(
+            unsigned, signer.key, verification_method=signer.did_web_vm, created=now
+        )
+        self._store(proposal, "pending", now, actor)
+        return proposal
+
+    def receive(self, document: JSONObject, *, actor: str) -> MRARecord:
+        """Store an agreement received from a peer: pending with one signature, or active.
+
+        Raises:
+            VerificationError: A proof fails, or a stranger signed.
+            MalformedInputError: Not an agreement this node is party to.
+        """
+        now = self._clock()
+        mra = MutualRecognitionAgreement.from_dict(document)
+        self._other_party(mra)
+        # Every proof must verify and come from a party: nothing unverified is stored.
+        signed = verify_party_proofs(document, mra.parties, resolver=self._peers, now=now)
+        if all(signed.values()):
+            verify_mra(document, resolver=self._peers, now=now)
+            return self._store(document, "active", now, actor)
+        if not signed.get(mra.proposer):
+            raise VerificationError(
+                f"the proposal is not signed by its proposer {mra.proposer}",
+                code="MRA_SIGNATURE_MISSING",
+            )
+        return self._store(document, "pending", now, actor)
+
+    def countersign(self, agreement_id: str, *, actor: str) -> JSONObject:
+        """Countersign a pending proposal from a peer; the agreement becomes active."""
+        now = self._clock()
+        record = self.get(agreement_id)
+        if record.state != "pending":
+            raise MalformedInputError(
+                f"agreement {agreement_id} is {record.state}", code="MRA_CONFLICT"
+            )
+        signer = self._identity.current()
+        signed = countersign_mra(
+            loads_object(record.document),
+            signer.key,
+            verification_method=signer.did_web_vm,
+            created=now,
+            resolver=self._peers,
+        )
+        verify_mra(signed, resolver=self._peers, now=now)
+        self._store(signed, "active", now, actor)
+        return signed
+
+    def terminate(self, agreement_id: str, *, actor: str) -> JSONObject:
+        """Give signed notice; the agreement ends after its notice period."""
+        now = self._clock()
+        record = self.get(agreement_id)
+        if record.state != "active":
+            raise MalformedInputError(
+                f"agreement {agreement_id} is {record.state}", code="MRA_CONFLICT"
+            )
+        signer = self._identity.current()
+        notice = sign_termination_notice(
+            build_termination_notice(
+                agreement_id=agreement_id, terminating_party=self._identity.did, notice_given_at=now
+            ),
+            signer.key,
+            verification_method=signer.did_web_vm,
+            created=now,
+        )
+        self.receive_termination(notice, actor=actor)
+        return notice
+
+    def receive_termination(self, notice: JSONObject, *, actor: str) -> datetime:
+        """Verify a termination notice (from either party) and record when it takes effect."""
+        now = self._clock()
+        subject = notice.get("credentialSubject")
+        agreement_id = subject.get("id") if isinstance(subject, dict) else None
+        if not isinstance(agreement_id, str):
+            raise MalformedInputError("not a termination notice", code="INVALID_TERMINATION_NOTICE")
+        record = self.get(agreement_id)
+        if record.state != "active":
+            # Only an agreement both parties signed can be terminated; a pending proposal is
+            # withdrawn, never "terminated" (which would count as in force until it ends).
+            raise MalformedInputError(
+                f"agreement {agreement_id} is {record.state}, not active", code="MRA_CONFLICT"
+            )
+        mra = MutualRecognitionAgreement.from_dict(loads_object(record.document))
+        effective = verify_termination_notice(notice, mra, resolver=self._peers, now=now)
+        with self._db.write() as conn:
+            repo.put_mra(
+                conn,
+                MRARecord(
+                    id=record.id,
+                    peer_did=record.peer_did,
+                    state="terminated",
+                    document=record.document,
+                    termination_notice=json.dumps(notice, separators=(",", ":")),
+                    termination_effective=effective,
+                    updated_at=now,
+                ),
+            )
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action="mra.terminated",
+                target=record.id,
+                details={"effective": effective.isoformat()},
+            )
+        return effective
+
+    def get(self, agreement_id: str) -> MRARecord:
+        """An agreement by id.
+
+        Raises:
+            MalformedInputError: Unknown agreement (code ``UNKNOWN_MRA``).
+        """
+        with self._db.read() as conn:
+            record = repo.get_mra(conn, agreement_id)
+        if record is None:
+            raise MalformedInputError(f"no agreement {agreement_id}", code="UNKNOWN_MRA")
+        return record
+
+    def list(self) -> list[MRARecord]:
+        """Every agreement."""
+        with self._db.read() as conn:
+            return repo.list_mras(conn)
+
+    def recognition(
+        self, credential: JSONObject, issuer: str, *, at: datetime
+    ) -> RecognitionResult | Check:
+        """The ``recognition`` check of a peer's credential (with benefits when it passes)."""
+        try:
+            facts = aeo_recognition_facts(credential)
+        except MalformedInputError as e:
+            return Check.failed(
+                "recognition", "OUT_OF_SCOPE", f"not a recognisable credential: {e.message}"
+            )
+        mras: list[MutualRecognitionAgreement] = []
+        terminations: dict[str, datetime] = {}
+        with self._db.read() as conn:
+            records = repo.list_mras(conn, state="active") + repo.list_mras(
+                conn, state="terminated"
+            )
+        for record in records:
+            try:
+                mra = MutualRecognitionAgreement.from_dict(loads_object(record.document))
+            except (MalformedInputError, VerificationError):
+                continue
+            mras.append(mra)
+            if record.termination_effective is not None:
+                terminations[mra.id] = record.termination_effective
+        return get_recognition_check(
+            mras,
+            recognising_party=self._identity.did,
+            issuer=issuer,
+            at=at,
+            terminations=terminations,
+            **facts._asdict(),
+        )

@@ -1,0 +1,127 @@
+"""The one way the node fetches from peers: HTTPS with per-peer CA, caps and timeouts.
+
+All network access to peers goes through a :class:`Fetcher`; tests swap in an in-memory
+one. Redirects are not followed (a peer answers at its own origin), bodies are capped, and
+every failure becomes a :class:`FetchError` with a reason fit for the health report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+
+from credentials.errors import TrustlaneError
+
+__all__ = ["FetchError", "FetchResponse", "Fetcher", "PeerHTTPError", "RequestsFetcher"]
+
+
+class FetchError(TrustlaneError):
+    """A peer could not be reached, or its answer could not be used."""
+
+    code = "FETCH_ERROR"
+
+
+class PeerHTTPError(FetchError):
+    """A peer answered with an unexpected HTTP status."""
+
+    code = "PEER_HTTP_ERROR"
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class FetchResponse:
+    """A peer's answer: 200 with a body, or 304 (not modified) without one."""
+
+    status: int
+    body: bytes
+    etag: str | None
+
+
+class Fetcher(Protocol):
+    """Fetches documents from peers."""
+
+    def get(self, url: str, *, ca_bundle: str | None, etag: str | None = None) -> FetchResponse:
+        """GET ``url`` (conditional on ``etag``); 200 or 304, else raise FetchError."""
+        ...
+
+    def post(
+        self, url: str, *, body: bytes, headers: Mapping[str, str], ca_bundle: str | None
+    ) -> FetchResponse:
+        """POST ``body``; any 2xx is returned, else raise FetchError."""
+        ...
+
+
+class RequestsFetcher:
+    """:class:`Fetcher` over ``requests`` with a timeout and a response size cap."""
+
+    def __init__(self, *, timeout: float = 10.0, max_bytes: int = 2 * 1024 * 1024) -> None:
+        self._timeout = timeout
+        self._max = max_bytes
+
+    def _read(self, response: requests.Response, url: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > self._max:
+                raise FetchError(f"{url}: response larger than {self._max} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        ca_bundle: str | None,
+        ok: tuple[int, ...],
+    ) -> FetchResponse:
+        try:
+            with requests.request(
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=self._timeout,
+                verify=ca_bundle if ca_bundle else True,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                if response.status_code not in ok:
+                    raise PeerHTTPError(
+                        f"{method} {url} answered HTTP {response.status_code}",
+                        response.status_code,
+                    )
+                data = b"" if response.status_code == 304 else self._read(response, url)
+                return FetchResponse(response.status_code, data, response.headers.get("ETag"))
+        except requests.exceptions.SSLError as e:
+            raise FetchError(f"{url}: TLS verification failed") from e
+        except requests.exceptions.Timeout as e:
+            raise FetchError(f"{url}: timed out after {self._timeout} s") from e
+        except requests.exceptions.RequestException as e:
+            raise FetchError(f"{url}: {type(e).__name__}") from e
+
+    def get(self, url: str, *, ca_bundle: str | None, etag: str | None = None) -> FetchResponse:
+        """GET ``url``; 200 or (with ``etag``) 304."""
+        headers = {"Accept": "application/json"}
+        if etag:
+            headers["If-None-Match"] = etag
+        return self._call(
+            "GET", url, headers=headers, body=None, ca_bundle=ca_bundle, ok=(200, 304)
+        )
+
+    def post(
+        self, url: str, *, body: bytes, headers: Mapping[str, str], ca_bundle: str | None
+    ) -> FetchResponse:
+        """POST ``body`` to ``url``; 200, 201, 202 or 204."""
+        return self._call(
+            "POST", url, headers=headers, body=body, ca_bundle=ca_bundle, ok=(200, 201, 202, 204)
+        )

@@ -1,0 +1,483 @@
+"""Peers: adding them, syncing their DID documents and status lists, resolving their keys.
+
+Workflow per resource: fetch (through the :class:`~node.federation.fetcher.Fetcher`) →
+verify (pure rules in :mod:`registry`) → persist. A peer is trusted only while its DID
+document matches its pins or the rotation rules; a DID document older than the freshness
+limit makes its keys unresolvable (``unknown``), and so does an untrusted peer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from credentials.data_integrity import ResolvedVerificationMethod
+from credentials.errors import (
+    MalformedInputError,
+    TrustlaneError,
+    UnresolvableVerificationMethodError,
+)
+from credentials.keys import PublicKey
+from credentials.result import Check
+from credentials.strict_json import loads_object
+from credentials.verification import get_credential_verification_result
+from federation_config.federation import FreshnessSettings, PeerSettings, SyncSettings
+from federation_config.settings import did_web_for
+from node.federation.fetcher import Fetcher
+from node.services.audit import record_event
+from node.services.identity import NodeIdentity
+from node.storage import federation_repo as repo
+from node.storage.db import Database
+from node.storage.federation_repo import PeerRecord, PeerStatusListRecord
+from registry.peer_keys import (
+    PeerKeys,
+    accept_first_contact,
+    accept_key_change,
+    parse_did_document,
+)
+from registry.status_list import (
+    StatusListCredentialInfo,
+    StatusListEntry,
+    get_status_check,
+    parse_status_list_credential,
+)
+
+__all__ = ["PEER_NAME", "PeerService", "SyncOutcome"]
+
+# The same names federation.toml accepts.
+PEER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z", re.ASCII)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What one sync step did."""
+
+    peer_did: str
+    resource: str
+    ok: bool
+    detail: str
+
+
+class PeerService:
+    """Peers of one node and everything fetched from them."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        identity: NodeIdentity,
+        fetcher: Fetcher,
+        sync: SyncSettings,
+        freshness: FreshnessSettings,
+        clock_skew: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._clock = clock
+        self._db = db
+        self._identity = identity
+        self._fetcher = fetcher
+        self.fetcher = fetcher
+        self._sync = sync
+        self._freshness = freshness
+        self._skew = clock_skew
+        self._lock = threading.Lock()
+        self._keys_cache: dict[tuple[str, datetime], PeerKeys] = {}
+        self._lists_cache: dict[tuple[str, datetime], StatusListCredentialInfo] = {}
+
+    # -- administration ----------------------------------------------------------------
+
+    def add_peer(
+        self,
+        *,
+        name: str,
+        did: str,
+        base_url: str,
+        pinned_keys: frozenset[str],
+        ca_bundle: str | None,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        """Add a peer with keys pinned out of band.
+
+        Raises:
+            MalformedInputError: The DID does not match the base URL, a pin is not an
+                Ed25519 Multikey, the peer is this node, or it exists already.
+        """
+        base_url = base_url.rstrip("/")
+        if not PEER_NAME.match(name):
+            raise MalformedInputError(
+                "peer names are 1-32 lower-case letters, digits and '-'", code="INVALID_PEER"
+            )
+        if did_web_for(base_url) != did:
+            raise MalformedInputError(
+                f"{did} is not the did:web of {base_url} ({did_web_for(base_url)})",
+                code="INVALID_PEER",
+            )
+        if did == self._identity.did:
+            raise MalformedInputError("a node cannot be its own peer", code="INVALID_PEER")
+        if not pinned_keys:
+            raise MalformedInputError("pin at least one key", code="INVALID_PEER")
+        for key in pinned_keys:
+            PublicKey.from_multibase(key)
+        with self._db.write() as conn:
+            if repo.get_peer(conn, did) is not None:
+                raise MalformedInputError(f"peer {did} already exists", code="DUPLICATE_PEER")
+            repo.add_peer(
+                conn,
+                did=did,
+                name=name,
+                base_url=base_url,
+                ca_bundle=ca_bundle,
+                pinned_keys=pinned_keys,
+                now=now,
+            )
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action="peer.added",
+                target=did,
+                details={"name": name, "baseUrl": base_url, "pins": sorted(pinned_keys)},
+            )
+
+    def repin(self, did: str, keys: frozenset[str], *, now: datetime, actor: str) -> None:
+        """An administrator vouches for new keys of a peer (accepted at the next sync)."""
+        with self._db.write() as conn:
+            peer = repo.get_peer(conn, did)
+            if peer is None:
+                raise MalformedInputError(f"no peer {did}", code="UNKNOWN_PEER")
+            repo.set_trust(
+                conn,
+                did,
+                trusted=peer.trusted,
+                reason=peer.untrusted_reason,
+                repinned_keys=peer.repinned_keys | keys,
+                pinned_keys=peer.pinned_keys | keys,
+            )
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action="peer.repinned",
+                target=did,
+                details={"keys": sorted(keys)},
+            )
+
+    def apply_configured(self, configured: Sequence[PeerSettings], *, now: datetime) -> int:
+        """Add peers listed in ``federation.toml`` that the registry does not have yet.
+
+        Pins of known peers that the file extends are treated as an administrator re-pin.
+        Returns the number of peers added.
+        """
+        added = 0
+        known = {p.did: p for p in self.peers()}
+        for peer in configured:
+            if not peer.enabled:
+                continue
+            pins = frozenset(peer.key_fingerprints)
+            existing = known.get(peer.did)
+            if existing is None:
+                self.add_peer(
+                    name=peer.name,
+                    did=peer.did,
+                    base_url=peer.base_url,
+                    pinned_keys=pins,
+                    ca_bundle=str(peer.ca_bundle) if peer.ca_bundle else None,
+                    now=now,
+                    actor="federation.toml",
+                )
+                added += 1
+            elif not pins <= existing.pinned_keys:
+                self.repin(peer.did, pins - existing.pinned_keys, now=now, actor="federation.toml")
+        return added
+
+    def sync_all(self, now: datetime, *, force: bool = False) -> list[SyncOutcome]:
+        """One sync round: every peer that is due (all with ``force``), DID document first."""
+        outcomes: list[SyncOutcome] = []
+        with self._db.read() as conn:
+            health = {(h.peer_did, h.resource): h for h in repo.list_health(conn)}
+        for peer in self.peers():
+            due = health.get((peer.did, "did_document"))
+            if not force and due is not None and due.next_attempt and due.next_attempt > now:
+                continue
+            outcome = self.sync_did_document(peer, now)
+            outcomes.append(outcome)
+            if not outcome.ok:
+                continue
+            for url in self.known_status_lists(peer):
+                outcomes.append(self.sync_status_list(url, now))
+        return outcomes
+
+    def health(self) -> list[dict[str, object]]:
+        """Per-peer health: trust, last success and error, staleness of each cache."""
+        now = self._clock()
+        with self._db.read() as conn:
+            rows = repo.list_health(conn)
+            report = []
+            for peer in repo.list_peers(conn):
+                stored = repo.get_did_document(conn, peer.did)
+                resources = [
+                    {
+                        "resource": h.resource,
+                        "lastSuccess": h.last_success.isoformat() if h.last_success else None,
+                        "lastError": h.last_error,
+                        "lastErrorAt": h.last_error_at.isoformat() if h.last_error_at else None,
+                        "consecutiveFailures": h.failures,
+                        "ageSeconds": int((now - h.last_success).total_seconds())
+                        if h.last_success
+                        else None,
+                    }
+                    for h in rows
+                    if h.peer_did == peer.did
+                ]
+                report.append(
+                    {
+                        "did": peer.did,
+                        "name": peer.name,
+                        "baseUrl": peer.base_url,
+                        "trusted": peer.trusted,
+                        "untrustedReason": peer.untrusted_reason,
+                        "didDocumentAgeSeconds": int((now - stored[1]).total_seconds())
+                        if stored
+                        else None,
+                        "resources": resources,
+                    }
+                )
+        return report
+
+    def peers(self) -> list[PeerRecord]:
+        """Every peer."""
+        with self._db.read() as conn:
+            return repo.list_peers(conn)
+
+    def peer_for_url(self, url: str) -> PeerRecord | None:
+        """The peer whose origin serves ``url``, or None."""
+        for peer in self.peers():
+            if url.startswith(peer.base_url + "/"):
+                return peer
+        return None
+
+    # -- sync --------------------------------------------------------------------------
+
+    def _failed(
+        self, peer: PeerRecord, resource: str, error: TrustlaneError, now: datetime
+    ) -> SyncOutcome:
+        with self._db.write() as conn:
+            count = repo.failures(conn, peer.did, resource) + 1
+            backoff = min(
+                self._sync.max_backoff_seconds, self._sync.interval_seconds * 2 ** min(count, 16)
+            )
+            repo.record_failure(
+                conn, peer.did, resource, error.diagnostics(), now, now + timedelta(seconds=backoff)
+            )
+        return SyncOutcome(peer.did, resource, False, error.diagnostics())
+
+    def sync_did_document(self, peer: PeerRecord, now: datetime) -> SyncOutcome:
+        """Fetch and check a peer's DID document; trust or distrust the peer accordingly."""
+        try:
+            response = self._fetcher.get(
+                peer.base_url + "/.well-known/did.json", ca_bundle=peer.ca_bundle
+            )
+            document = loads_object(response.body)
+            fetched = parse_did_document(document, peer.did)
+        except TrustlaneError as e:
+            return self._failed(peer, "did_document", e, now)
+        with self._db.write() as conn:
+            stored = repo.get_did_document(conn, peer.did)
+            try:
+                if stored is None:
+                    accept_first_contact(fetched, peer.pinned_keys)
+                else:
+                    old = parse_did_document(loads_object(stored[0]), peer.did)
+                    accept_key_change(old, fetched, repinned=peer.repinned_keys)
+            except TrustlaneError as e:
+                repo.set_trust(conn, peer.did, trusted=False, reason=e.diagnostics())
+                record_event(
+                    conn,
+                    now=now,
+                    actor="sync",
+                    action="peer.untrusted",
+                    target=peer.did,
+                    details={"reason": e.diagnostics()},
+                )
+                repo.record_failure(conn, peer.did, "did_document", e.diagnostics(), now, now)
+                return SyncOutcome(peer.did, "did_document", False, e.diagnostics())
+            repo.save_did_document(conn, peer.did, json.dumps(document), now)
+            repo.set_trust(
+                conn,
+                peer.did,
+                trusted=True,
+                reason=None,
+                pinned_keys=fetched.assertion_fingerprints(),
+                repinned_keys=frozenset(),
+            )
+            repo.record_success(conn, peer.did, "did_document", now)
+        return SyncOutcome(peer.did, "did_document", True, "DID document accepted")
+
+    def sync_status_list(self, url: str, now: datetime) -> SyncOutcome:
+        """Fetch a peer status list (conditionally), verify it, refuse rollbacks, store it."""
+        peer = self.peer_for_url(url)
+        if peer is None:
+            return SyncOutcome("", "status_list", False, f"{url} belongs to no peer")
+        resource = "status_list:" + url
+        with self._db.read() as conn:
+            current = repo.current_status_list(conn, url)
+        try:
+            response = self._fetcher.get(
+                url, ca_bundle=peer.ca_bundle, etag=current.etag if current else None
+            )
+            if response.status == 304 and current is not None:
+                with self._db.write() as conn:
+                    repo.confirm_status_list(conn, url, current.valid_from, now)
+                    repo.record_success(conn, peer.did, resource, now)
+                return SyncOutcome(peer.did, resource, True, "not modified")
+            document = loads_object(response.body)
+            result = get_credential_verification_result(
+                document, resolver=self, now=now, clock_skew=self._skew
+            )
+            if not result.verified:
+                reasons = "; ".join(f"{e.check}: {e.message}" for e in result.errors)
+                raise MalformedInputError(
+                    f"status list does not verify: {reasons}", code="STATUS_LIST_UNVERIFIED"
+                )
+            info = parse_status_list_credential(document)
+            if info.list_id != url or info.issuer != peer.did:
+                raise MalformedInputError(
+                    f"status list names id {info.list_id} and issuer {info.issuer}",
+                    code="STATUS_LIST_MISMATCH",
+                )
+            if info.valid_from is None or info.valid_until is None:
+                raise MalformedInputError(
+                    "status list needs validFrom and validUntil", code="STATUS_LIST_MISMATCH"
+                )
+            text = json.dumps(document, separators=(",", ":"))
+            with self._db.write() as conn:
+                latest = repo.current_status_list(conn, url)
+                if latest is not None and info.valid_from < latest.valid_from:
+                    raise MalformedInputError(
+                        f"rollback refused: validFrom {info.valid_from.isoformat()} is older than "
+                        f"the cached {latest.valid_from.isoformat()}",
+                        code="STATUS_LIST_ROLLBACK",
+                    )
+                if latest is not None and info.valid_from == latest.valid_from:
+                    if latest.document != text:
+                        raise MalformedInputError(
+                            "a different list with the same validFrom", code="STATUS_LIST_ROLLBACK"
+                        )
+                    repo.confirm_status_list(conn, url, latest.valid_from, now)
+                else:
+                    repo.save_status_list(
+                        conn,
+                        PeerStatusListRecord(
+                            url=url,
+                            peer_did=peer.did,
+                            valid_from=info.valid_from,
+                            valid_until=info.valid_until,
+                            etag=response.etag,
+                            document=text,
+                            confirmed_at=now,
+                        ),
+                        now,
+                    )
+                repo.record_success(conn, peer.did, resource, now)
+        except TrustlaneError as e:
+            return self._failed(peer, resource, e, now)
+        return SyncOutcome(peer.did, resource, True, "status list stored")
+
+    def known_status_lists(self, peer: PeerRecord) -> list[str]:
+        """URLs of the peer's status lists this node has cached."""
+        with self._db.read() as conn:
+            return repo.status_list_urls(conn, peer.did)
+
+    # -- resolution (VerificationMethodResolver) --------------------------------------
+
+    def peer_keys(self, did: str, now: datetime) -> PeerKeys:
+        """The keys of a trusted peer from its fresh, accepted DID document.
+
+        Raises:
+            UnresolvableVerificationMethodError: Unknown, untrusted or stale peer.
+        """
+        with self._db.read() as conn:
+            peer = repo.get_peer(conn, did)
+            stored = repo.get_did_document(conn, did) if peer is not None else None
+        if peer is None:
+            raise UnresolvableVerificationMethodError(f"{did} is not a peer of this node")
+        if not peer.trusted or stored is None:
+            raise UnresolvableVerificationMethodError(
+                f"peer {did} is not trusted: {peer.untrusted_reason or 'no DID document'}"
+            )
+        document, fetched_at = stored
+        if now - fetched_at > timedelta(seconds=self._freshness.did_document_max_age_seconds):
+            raise UnresolvableVerificationMethodError(
+                f"peer {did}'s DID document is stale (fetched {fetched_at.isoformat()})"
+            )
+        key = (did, fetched_at)
+        with self._lock:
+            keys = self._keys_cache.get(key)
+        if keys is None:
+            keys = parse_did_document(loads_object(document), did)
+            with self._lock:
+                if len(self._keys_cache) > 256:
+                    self._keys_cache.clear()
+                self._keys_cache[key] = keys
+        return keys
+
+    def resolve_verification_method(
+        self, vm_id: str, *, at: datetime | None = None
+    ) -> ResolvedVerificationMethod:
+        """Resolve own keys, did:key and trusted peers' did:web keys.
+
+        Raises:
+            UnresolvableVerificationMethodError: Unknown, untrusted or stale peer.
+            VerificationError: The key is revoked at ``at`` or not listed.
+        """
+        did = vm_id.split("#", 1)[0]
+        if did == self._identity.did or vm_id.startswith("did:key:"):
+            return self._identity.resolve_verification_method(vm_id, at=at)
+        if not did.startswith("did:web:"):
+            raise UnresolvableVerificationMethodError(f"cannot resolve {vm_id!r}")
+        return self.peer_keys(did, self._clock()).resolve(vm_id, at)
+
+    # -- status of peers' credentials ------------------------------------------------------
+
+    def status_check(
+        self, entry: StatusListEntry, *, now: datetime, at: datetime | None, fetch: bool = True
+    ) -> Check:
+        """The status of one entry whose list a peer publishes (fail closed)."""
+        url = entry.status_list_credential
+        max_age = timedelta(seconds=self._freshness.status_max_age_seconds)
+        with self._db.read() as conn:
+            record = (
+                repo.status_list_at(conn, url, at) if at else repo.current_status_list(conn, url)
+            )
+        stale = record is None or now - record.confirmed_at > max_age
+        if at is None and stale and fetch:
+            self.sync_status_list(url, now)
+            with self._db.read() as conn:
+                record = repo.current_status_list(conn, url)
+        if record is None:
+            return Check.unknown(
+                "status", "STATUS_UNAVAILABLE", f"status list {url} is not available"
+            )
+        info = self._parsed(record)
+        if at is not None:
+            return get_status_check(entry, info, now=at)
+        return get_status_check(
+            entry, info, now=now, checked_at=record.confirmed_at, max_age=max_age
+        )
+
+    def _parsed(self, record: PeerStatusListRecord) -> StatusListCredentialInfo:
+        key = (record.url, record.valid_from)
+        with self._lock:
+            info = self._lists_cache.get(key)
+        if info is None:
+            info = parse_status_list_credential(loads_object(record.document))
+            with self._lock:
+                if len(self._lists_cache) > 256:
+                    self._lists_cache.clear()
+                self._lists_cache[key] = info
+        return info

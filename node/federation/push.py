@@ -1,0 +1,151 @@
+"""Signed push events between nodes (RFC 9421 HTTP Message Signatures).
+
+Sending: when this node changes a status bit, a ``StatusListUpdated`` event goes to every
+trusted peer's ``POST /federation/events``, signed with the node's current key (listed under
+``authentication``). Sending runs on a small thread pool so a slow peer never delays the
+status change; the scheduled pull is the fallback when a push is lost.
+
+Receiving: the request signature, key (a trusted peer's authentication key), freshness and
+nonce are checked before anything changes; then the named status list is refetched at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from credentials.errors import MalformedInputError, TrustlaneError
+from federation_config.federation import PushSettings
+from node.federation.fetcher import Fetcher
+from node.federation.peers import PeerService
+from node.services.identity import NodeIdentity
+from node.services.status import StatusChange
+from node.storage import federation_repo as repo
+from node.storage.db import Database
+from registry.events import (
+    AcceptedEvent,
+    FederationEvent,
+    FederationEventType,
+    accept_event,
+    authentication_key_resolver,
+    build_signed_event,
+)
+
+__all__ = ["EVENTS_PATH", "PushService", "SQLNonceStore"]
+
+EVENTS_PATH = "/federation/events"
+log = logging.getLogger("trustlane.push")
+
+
+class SQLNonceStore:
+    """Nonces of accepted requests, shared by every worker through the database."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._clock = clock
+
+    def remember(self, key_id: str, nonce: str, expires: datetime) -> bool:
+        """Record a nonce; False when it was seen before (a replay)."""
+        with self._db.write() as conn:
+            return repo.remember_nonce(conn, key_id, nonce, expires, self._clock())
+
+
+class PushService:
+    """Sends and receives signed federation events."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        identity: NodeIdentity,
+        peers: PeerService,
+        fetcher: Fetcher,
+        settings: PushSettings,
+        base_url: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._identity = identity
+        self._peers = peers
+        self._fetcher = fetcher
+        self._settings = settings
+        self._base_url = base_url.rstrip("/")
+        self._clock = clock
+        self._nonces = SQLNonceStore(db, clock)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trustlane-push")
+
+    # -- sending -----------------------------------------------------------------------
+
+    def on_status_change(self, change: StatusChange) -> None:
+        """Listener for :class:`~node.services.status.StatusService`: push to every peer."""
+        if not self._settings.enabled:
+            return
+        event = FederationEvent(
+            type=FederationEventType.STATUS_LIST_UPDATED,
+            issuer=self._identity.did,
+            id=f"urn:uuid:{uuid.uuid4()}",
+            occurred_at=self._clock().replace(microsecond=0),
+            status_list_credential=change.status_list_credential,
+        )
+        for peer in self._peers.peers():
+            if peer.trusted:
+                self._pool.submit(self._send, peer.base_url, peer.ca_bundle, event)
+
+    def _send(self, base_url: str, ca_bundle: str | None, event: FederationEvent) -> None:
+        url = base_url + EVENTS_PATH
+        try:
+            signer = self._identity.current()
+            body, headers = build_signed_event(
+                event, url=url, key=signer.key, key_id=signer.did_web_vm, now=self._clock()
+            )
+            self._fetcher.post(url, body=body, headers=headers, ca_bundle=ca_bundle)
+        except TrustlaneError as e:
+            log.warning("push to %s failed: %s", url, e.diagnostics())
+        except Exception:
+            # A thread-pool task must not fail silently: the pull is the fallback, but the
+            # operator has to see why the push did not go out.
+            log.exception("push to %s failed unexpectedly", url)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) for queued pushes; used at shutdown and in tests."""
+        self._pool.submit(lambda: None).result(timeout=timeout)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    def receive(self, *, headers: Mapping[str, str], body: bytes) -> AcceptedEvent:
+        """Check a pushed event and act on it.
+
+        Raises:
+            RequestSignatureError: Unsigned, badly signed, stale or replayed.
+            MalformedInputError: The event is malformed or names a list of another issuer.
+        """
+        now = self._clock()
+        accepted = accept_event(
+            method="POST",
+            url=self._base_url + EVENTS_PATH,
+            headers=headers,
+            body=body,
+            resolve_key=authentication_key_resolver(
+                lambda did: self._peers.peer_keys(did, now), at=now
+            ),
+            nonces=self._nonces,
+            now=now,
+            max_skew=timedelta(seconds=self._settings.max_skew_seconds),
+            nonce_ttl=timedelta(seconds=self._settings.nonce_ttl_seconds),
+        )
+        event = accepted.event
+        if event.type is FederationEventType.STATUS_LIST_UPDATED:
+            url = event.status_list_credential or ""
+            peer = self._peers.peer_for_url(url)
+            if peer is None or peer.did != event.issuer:
+                raise MalformedInputError(
+                    f"{url} is not a status list of {event.issuer}", code="INVALID_EVENT"
+                )
+            self._peers.sync_status_list(url, now)
+        elif event.type is FederationEventType.KEY_ROTATED:
+            peer = next((p for p in self._peers.peers() if p.did == event.issuer), None)
+            if peer is not None:
+                self._peers.sync_did_document(peer, now)
+        return accepted

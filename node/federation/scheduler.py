@@ -1,0 +1,75 @@
+"""Scheduled federation sync: one run per interval across every worker and replica.
+
+Each worker runs an APScheduler job every ``interval ± jitter`` seconds; the job first takes
+a database lock (``job_locks``) valid for most of an interval, so only one worker in the
+whole deployment syncs per interval. Failures back off per peer and resource (recorded in
+``sync_health``). The job is a plain function, testable without the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from credentials.errors import TrustlaneError
+from node.federation.peers import PeerService, SyncOutcome
+from node.storage import federation_repo as repo
+from node.storage.db import Database
+
+__all__ = ["run_sync_once", "start_scheduler"]
+
+log = logging.getLogger("trustlane.sync")
+JOB_LOCK = "federation-sync"
+
+
+def run_sync_once(
+    db: Database, peers: PeerService, *, now: datetime, interval: timedelta, owner: str
+) -> list[SyncOutcome] | None:
+    """Sync every due peer if this process wins the lock; None when another one did."""
+    with db.write() as conn:
+        if not repo.acquire_job_lock(conn, JOB_LOCK, owner, now, now + interval * 0.9):
+            return None
+    outcomes = peers.sync_all(now)
+    for outcome in outcomes:
+        if not outcome.ok:
+            log.warning("sync %s %s: %s", outcome.peer_did, outcome.resource, outcome.detail)
+    return outcomes
+
+
+def start_scheduler(
+    db: Database,
+    peers: PeerService,
+    *,
+    interval_seconds: int,
+    jitter_seconds: int,
+    clock: Callable[[], datetime],
+) -> BackgroundScheduler:
+    """Start the background sync job in this process; return the scheduler."""
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    interval = timedelta(seconds=interval_seconds)
+
+    def job() -> None:
+        try:
+            run_sync_once(db, peers, now=clock(), interval=interval, owner=owner)
+        except TrustlaneError as e:
+            log.error("sync round failed: %s", e.diagnostics())
+
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=interval_seconds,
+        jitter=jitter_seconds,
+        next_run_time=clock() + timedelta(seconds=random.uniform(0, max(1, jitter_seconds))),  # noqa: S311
+        id=JOB_LOCK,
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,417 @@
+"""Federation tables: peers, DID documents, status lists, MRAs, health, locks, nonces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from node.storage.schema import (
+    event_nonces,
+    job_locks,
+    mras,
+    peer_did_documents,
+    peer_status_lists,
+    peers,
+    sync_health,
+)
+
+__all__ = [
+    "MRARecord",
+    "PeerRecord",
+    "PeerStatusListRecord",
+    "SyncHealthRecord",
+    "acquire_job_lock",
+    "add_peer",
+    "confirm_status_list",
+    "current_status_list",
+    "failures",
+    "get_did_document",
+    "get_mra",
+    "get_peer",
+    "list_health",
+    "list_mras",
+    "list_peers",
+    "put_mra",
+    "record_failure",
+    "record_success",
+    "remember_nonce",
+    "save_did_document",
+    "save_status_list",
+    "set_trust",
+    "status_list_at",
+    "status_list_urls",
+]
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    """A peer node."""
+
+    did: str
+    name: str
+    base_url: str
+    ca_bundle: str | None
+    pinned_keys: frozenset[str]
+    repinned_keys: frozenset[str]
+    trusted: bool
+    untrusted_reason: str | None
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class PeerStatusListRecord:
+    """One verified version of a peer's status list."""
+
+    url: str
+    peer_did: str
+    valid_from: datetime
+    valid_until: datetime
+    etag: str | None
+    document: str
+    confirmed_at: datetime
+
+
+@dataclass(frozen=True)
+class MRARecord:
+    """A mutual recognition agreement and its local state."""
+
+    id: str
+    peer_did: str
+    state: str
+    document: str
+    termination_notice: str | None
+    termination_effective: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncHealthRecord:
+    """Sync state of one resource of one peer."""
+
+    peer_did: str
+    resource: str
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failures: int
+    next_attempt: datetime | None
+
+
+def _split(text: str | None) -> frozenset[str]:
+    return frozenset((text or "").split())
+
+
+def _peer(row: Row[Any]) -> PeerRecord:
+    m = row._mapping
+    return PeerRecord(
+        did=m["did"],
+        name=m["name"],
+        base_url=m["base_url"],
+        ca_bundle=m["ca_bundle"],
+        pinned_keys=_split(m["pinned_keys"]),
+        repinned_keys=_split(m["repinned_keys"]),
+        trusted=bool(m["trusted"]),
+        untrusted_reason=m["untrusted_reason"],
+        added_at=m["added_at"],
+    )
+
+
+def add_peer(
+    conn: Connection,
+    *,
+    did: str,
+    name: str,
+    base_url: str,
+    ca_bundle: str | None,
+    pinned_keys: frozenset[str],
+    now: datetime,
+) -> None:
+    """Add a peer (not trusted until its DID document matches the pins)."""
+    conn.execute(
+        peers.insert().values(
+            did=did,
+            name=name,
+            base_url=base_url,
+            ca_bundle=ca_bundle,
+            pinned_keys=" ".join(sorted(pinned_keys)),
+            repinned_keys="",
+            trusted=False,
+            untrusted_reason="DID document not fetched yet",
+            added_at=now,
+        )
+    )
+
+
+def get_peer(conn: Connection, did: str) -> PeerRecord | None:
+    """A peer by DID, or None."""
+    row = conn.execute(select(peers).where(peers.c.did == did)).first()
+    return None if row is None else _peer(row)
+
+
+def list_peers(conn: Connection) -> list[PeerRecord]:
+    """Every peer, by name."""
+    return [_peer(r) for r in conn.execute(select(peers).order_by(peers.c.name))]
+
+
+def set_trust(
+    conn: Connection,
+    did: str,
+    *,
+    trusted: bool,
+    reason: str | None,
+    pinned_keys: frozenset[str] | None = None,
+    repinned_keys: frozenset[str] | None = None,
+) -> None:
+    """Record whether a peer is trusted (and why not), optionally updating its pins."""
+    values: dict[str, Any] = {"trusted": trusted, "untrusted_reason": reason}
+    if pinned_keys is not None:
+        values["pinned_keys"] = " ".join(sorted(pinned_keys))
+    if repinned_keys is not None:
+        values["repinned_keys"] = " ".join(sorted(repinned_keys))
+    conn.execute(update(peers).where(peers.c.did == did).values(**values))
+
+
+def get_did_document(conn: Connection, did: str) -> tuple[str, datetime] | None:
+    """``(document, fetched_at)`` of a peer's accepted DID document, or None."""
+    row = conn.execute(
+        select(peer_did_documents.c.document, peer_did_documents.c.fetched_at).where(
+            peer_did_documents.c.did == did
+        )
+    ).first()
+    return None if row is None else (row.document, row.fetched_at)
+
+
+def save_did_document(conn: Connection, did: str, document: str, now: datetime) -> None:
+    """Store (or replace) a peer's accepted DID document."""
+    updated = conn.execute(
+        update(peer_did_documents)
+        .where(peer_did_documents.c.did == did)
+        .values(document=document, fetched_at=now)
+    )
+    if updated.rowcount == 0:
+        conn.execute(peer_did_documents.insert().values(did=did, document=document, fetched_at=now))
+
+
+def _status(row: Row[Any]) -> PeerStatusListRecord:
+    m = row._mapping
+    return PeerStatusListRecord(
+        url=m["url"],
+        peer_did=m["peer_did"],
+        valid_from=m["valid_from"],
+        valid_until=m["valid_until"],
+        etag=m["etag"],
+        document=m["document"],
+        confirmed_at=m["confirmed_at"],
+    )
+
+
+def current_status_list(conn: Connection, url: str) -> PeerStatusListRecord | None:
+    """The newest verified version of a status list (by validFrom), or None."""
+    row = conn.execute(
+        select(peer_status_lists)
+        .where(peer_status_lists.c.url == url)
+        .order_by(peer_status_lists.c.valid_from.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _status(row)
+
+
+def status_list_at(conn: Connection, url: str, at: datetime) -> PeerStatusListRecord | None:
+    """The version that was valid at ``at`` (newest validFrom at or before it), or None."""
+    row = conn.execute(
+        select(peer_status_lists)
+        .where(peer_status_lists.c.url == url, peer_status_lists.c.valid_from <= at)
+        .order_by(peer_status_lists.c.valid_from.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _status(row)
+
+
+def save_status_list(conn: Connection, record: PeerStatusListRecord, now: datetime) -> None:
+    """Store a newly verified version (the caller checked it is newer than the current one)."""
+    conn.execute(
+        peer_status_lists.insert().values(
+            url=record.url,
+            valid_from=record.valid_from,
+            peer_did=record.peer_did,
+            valid_until=record.valid_until,
+            etag=record.etag,
+            document=record.document,
+            first_fetched_at=now,
+            confirmed_at=now,
+        )
+    )
+
+
+def confirm_status_list(conn: Connection, url: str, valid_from: datetime, now: datetime) -> None:
+    """The peer confirmed (304 or same content) that this version is still current."""
+    conn.execute(
+        update(peer_status_lists)
+        .where(peer_status_lists.c.url == url, peer_status_lists.c.valid_from == valid_from)
+        .values(confirmed_at=now)
+    )
+
+
+def _mra(row: Row[Any]) -> MRARecord:
+    m = row._mapping
+    return MRARecord(
+        id=m["id"],
+        peer_did=m["peer_did"],
+        state=m["state"],
+        document=m["document"],
+        termination_notice=m["termination_notice"],
+        termination_effective=m["termination_effective"],
+        updated_at=m["updated_at"],
+    )
+
+
+def put_mra(conn: Connection, record: MRARecord) -> None:
+    """Insert or replace an agreement."""
+    conn.execute(delete(mras).where(mras.c.id == record.id))
+    conn.execute(
+        mras.insert().values(
+            id=record.id,
+            peer_did=record.peer_did,
+            state=record.state,
+            document=record.document,
+            termination_notice=record.termination_notice,
+            termination_effective=record.termination_effective,
+            updated_at=record.updated_at,
+        )
+    )
+
+
+def get_mra(conn: Connection, mra_id: str) -> MRARecord | None:
+    """An agreement by id, or None."""
+    row = conn.execute(select(mras).where(mras.c.id == mra_id)).first()
+    return None if row is None else _mra(row)
+
+
+def list_mras(conn: Connection, *, state: str | None = None) -> list[MRARecord]:
+    """Agreements, optionally in one state."""
+    query = select(mras).order_by(mras.c.updated_at)
+    if state is not None:
+        query = query.where(mras.c.state == state)
+    return [_mra(r) for r in conn.execute(query)]
+
+
+def _health_row(conn: Connection, peer_did: str, resource: str) -> Row[Any] | None:
+    return conn.execute(
+        select(sync_health).where(
+            sync_health.c.peer_did == peer_did, sync_health.c.resource == resource
+        )
+    ).first()
+
+
+def record_success(conn: Connection, peer_did: str, resource: str, now: datetime) -> None:
+    """Note a successful sync of one resource."""
+    if _health_row(conn, peer_did, resource) is None:
+        conn.execute(
+            sync_health.insert().values(
+                peer_did=peer_did, resource=resource, last_success=now, failures=0
+            )
+        )
+    else:
+        conn.execute(
+            update(sync_health)
+            .where(sync_health.c.peer_did == peer_did, sync_health.c.resource == resource)
+            .values(last_success=now, failures=0, next_attempt=None)
+        )
+
+
+def failures(conn: Connection, peer_did: str, resource: str) -> int:
+    """Consecutive failures so far of one resource."""
+    row = _health_row(conn, peer_did, resource)
+    return 0 if row is None else int(row.failures)
+
+
+def status_list_urls(conn: Connection, peer_did: str) -> list[str]:
+    """URLs of the peer's status lists cached here."""
+    rows = conn.execute(
+        select(peer_status_lists.c.url).where(peer_status_lists.c.peer_did == peer_did).distinct()
+    )
+    return sorted(r.url for r in rows)
+
+
+def record_failure(
+    conn: Connection,
+    peer_did: str,
+    resource: str,
+    error: str,
+    now: datetime,
+    next_attempt: datetime,
+) -> int:
+    """Note a failed sync; return the number of consecutive failures."""
+    row = _health_row(conn, peer_did, resource)
+    failures = 1 if row is None else int(row.failures) + 1
+    values = {
+        "last_error": error[:2000],
+        "last_error_at": now,
+        "failures": failures,
+        "next_attempt": next_attempt,
+    }
+    if row is None:
+        conn.execute(sync_health.insert().values(peer_did=peer_did, resource=resource, **values))
+    else:
+        conn.execute(
+            update(sync_health)
+            .where(sync_health.c.peer_did == peer_did, sync_health.c.resource == resource)
+            .values(**values)
+        )
+    return failures
+
+
+def list_health(conn: Connection) -> list[SyncHealthRecord]:
+    """Every sync health row."""
+    return [
+        SyncHealthRecord(
+            peer_did=r.peer_did,
+            resource=r.resource,
+            last_success=r.last_success,
+            last_error=r.last_error,
+            last_error_at=r.last_error_at,
+            failures=int(r.failures),
+            next_attempt=r.next_attempt,
+        )
+        for r in conn.execute(select(sync_health).order_by(sync_health.c.peer_did))
+    ]
+
+
+def acquire_job_lock(
+    conn: Connection, name: str, owner: str, now: datetime, until: datetime
+) -> bool:
+    """Take the named lock until ``until`` unless someone else holds it past ``now``."""
+    taken = conn.execute(
+        update(job_locks)
+        .where(job_locks.c.name == name, job_locks.c.locked_until <= now)
+        .values(owner=owner, locked_until=until)
+    )
+    if taken.rowcount == 1:
+        return True
+    if conn.execute(select(job_locks.c.name).where(job_locks.c.name == name)).first() is not None:
+        return False
+    try:
+        with conn.begin_nested():
+            conn.execute(job_locks.insert().values(name=name, owner=owner, locked_until=until))
+    except IntegrityError:
+        return False
+    return True
+
+
+def remember_nonce(
+    conn: Connection, key_id: str, nonce: str, expires: datetime, now: datetime
+) -> bool:
+    """Record a request nonce; False when it was already seen (a replay)."""
+    conn.execute(delete(event_nonces).where(event_nonces.c.expires_at < now))
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                event_nonces.insert().values(key_id=key_id, nonce=nonce, expires_at=expires)
+            )
+    except IntegrityError:
+        return False
+    return True

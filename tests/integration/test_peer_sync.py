@@ -1,0 +1,211 @@
+"""Peer sync against misbehaving peers (in-memory network): down, garbage, older status
+list (rollback), swapped key. Each is reported in health, grants nothing, and the other
+peers keep working."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.wiring import NodeServices
+from nodehelpers import aeo_subject
+from peersim import Behaviour, PeerNetworkSimulator, make_sim_node
+
+EU, US, JP = 1001, 1002, 1003
+
+
+def _pin(a: NodeServices, b: NodeServices, name: str) -> None:
+    a.peers.add_peer(
+        name=name,
+        did=b.identity.did,
+        base_url=b.settings.base_url,
+        pinned_keys=frozenset({b.identity.current().key.public_key.multibase}),
+        ca_bundle=None,
+        now=datetime.now(UTC),
+        actor="test",
+    )
+
+
+def _mra(a: NodeServices, b: NodeServices) -> None:
+    recognition = {
+        "recognisingParty": b.identity.did,
+        "issuingParty": a.identity.did,
+        "programmes": [{"programme": "EU-AEO", "levels": ["AEOF"]}],
+        "credentialTypes": ["AEOCertificate"],
+        "roles": ["exporter"],
+        "benefits": ["reduced-examination"],
+    }
+    proposal = a.agreements.propose(
+        peer_did=b.identity.did,
+        recognitions=[recognition],
+        effective_from=datetime.now(UTC) - timedelta(minutes=1),
+        effective_until=None,
+        notice_period_days=30,
+        actor="test",
+    )
+    record = b.agreements.receive(proposal, actor="test")
+    signed = b.agreements.countersign(record.id, actor="test")
+    assert a.agreements.receive(signed, actor="test").state == "active"
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Any:
+    sim = PeerNetworkSimulator()
+    eu, _ = make_sim_node(sim, tmp_path, "eu", EU)
+    us, _ = make_sim_node(sim, tmp_path, "us", US)
+    jp, _ = make_sim_node(sim, tmp_path, "jp", JP)
+    _pin(eu, us, "us")
+    _pin(eu, jp, "jp")
+    _pin(us, eu, "eu")
+    _pin(jp, eu, "eu")
+    now = datetime.now(UTC)
+    for node in (eu, us, jp):
+        assert all(o.ok for o in node.peers.sync_all(now))
+    _mra(eu, us)
+    _mra(eu, jp)
+    yield sim, eu, us, jp
+    for node in (eu, us, jp):
+        node.db.dispose()
+
+
+def _verify(node: NodeServices, vc: dict[str, Any]) -> Any:
+    return node.verification.verify(vc, now=datetime.now(UTC))
+
+
+def _codes(outcome: Any) -> dict[str, tuple[str, str | None]]:
+    return {c.name: (c.status.value, c.code) for c in outcome.result.checks}
+
+
+def _health(node: NodeServices, did: str) -> dict[str, Any]:
+    entry: dict[str, Any] = next(p for p in node.peers.health() if p["did"] == did)
+    return entry
+
+
+def test_baseline_benefits(net: Any) -> None:
+    _, eu, us, jp = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    for node in (us, jp):
+        outcome = _verify(node, vc)
+        assert outcome.verified, outcome.to_dict()
+        assert outcome.benefits == {"reduced-examination"}
+
+
+def test_peer_down_reports_and_grants_nothing(net: Any) -> None:
+    sim, eu, us, jp = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    sim.behaviour[eu.settings.base_url] = Behaviour(down=True)
+    # US has never cached EU's lists: the on-demand fetch fails, status is unknown.
+    outcome = _verify(us, vc)
+    assert not outcome.verified and outcome.benefits == frozenset()
+    assert _codes(outcome)["status"] == ("unknown", "STATUS_UNAVAILABLE")
+    outcomes = us.peers.sync_all(datetime.now(UTC), force=True)
+    assert [o.ok for o in outcomes] == [False]
+    health = _health(us, eu.identity.did)
+    assert health["resources"][0]["consecutiveFailures"] >= 1
+    assert "connection refused" in health["resources"][0]["lastError"]
+    # The other direction keeps working: EU still verifies its own and syncs JP.
+    assert all(
+        o.ok
+        for o in eu.peers.sync_all(datetime.now(UTC), force=True)
+        if o.peer_did == jp.identity.did
+    )
+
+
+def test_garbage_is_reported_and_keeps_the_last_good_state(net: Any) -> None:
+    sim, eu, us, _ = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    assert _verify(us, vc).verified
+    sim.behaviour[eu.settings.base_url] = Behaviour(garbage=True)
+    outcomes = us.peers.sync_all(datetime.now(UTC), force=True)
+    assert not outcomes[0].ok and "MALFORMED_JSON" in outcomes[0].detail
+    assert _health(us, eu.identity.did)["trusted"] is True  # last good document still holds
+    assert _verify(us, vc).verified  # cached, fresh, verified status list
+
+
+def test_older_status_list_is_refused_as_rollback(net: Any) -> None:
+    sim, eu, us, _ = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    url = vc["credentialStatus"][0]["statusListCredential"]
+    path = url.split(str(EU), 1)[1]
+    old_list = sim.clients[eu.settings.base_url].get(path).get_data()
+    assert _verify(us, vc).verified  # US caches the current (clear) list
+    eu.status.set_status(vc["id"], "revocation", True, now=datetime.now(UTC), actor="test")
+    assert us.peers.sync_status_list(url, datetime.now(UTC)).ok
+    assert _codes(_verify(us, vc))["status"] == ("fail", "REVOKED")
+    # EU (or someone in between) now serves the older list: refused, revocation stands.
+    sim.behaviour[eu.settings.base_url] = Behaviour(replay={path: old_list})
+    outcome = us.peers.sync_status_list(url, datetime.now(UTC))
+    assert not outcome.ok and "STATUS_LIST_ROLLBACK" in outcome.detail
+    assert _codes(_verify(us, vc))["status"] == ("fail", "REVOKED")
+
+
+def test_swapped_key_makes_the_peer_untrusted(net: Any) -> None:
+    sim, eu, us, jp = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    impostor = jp.identity.current().key.public_key.multibase
+
+    def swap(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["verificationMethod"][0]["publicKeyMultibase"] = impostor
+        return doc
+
+    sim.behaviour[eu.settings.base_url] = Behaviour(rewrite_did=swap)
+    outcome = us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC))
+    assert not outcome.ok and "KEY_CHANGE_REJECTED" in outcome.detail
+    health = _health(us, eu.identity.did)
+    assert health["trusted"] is False and "different key" in health["untrustedReason"]
+    result = _verify(us, vc)
+    assert not result.verified and result.benefits == frozenset()
+    assert _codes(result)["proof"][0] == "unknown"
+    # JP (not affected) still grants the benefit.
+    assert _verify(jp, vc).verified
+
+
+def test_stale_status_list_is_unknown(net: Any) -> None:
+    sim, eu, us, _ = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    assert _verify(us, vc).verified
+    sim.behaviour[eu.settings.base_url] = Behaviour(down=True)
+    later = datetime.now(UTC) + timedelta(
+        seconds=us.federation.freshness.status_max_age_seconds + 5
+    )
+    outcome = us.verification.verify(vc, now=later)
+    assert _codes(outcome)["status"] == ("unknown", "STATUS_STALE")
+    assert outcome.benefits == frozenset()
+
+
+def test_untrusted_issuer_gets_no_recognition(net: Any) -> None:
+    _, _, us, jp = net
+    # JP and US are not peers: a JP credential is unknown at US.
+    subject = aeo_subject() | {
+        "programme": "JP-AEO",
+        "level": "AEO-Exporter",
+        "country": "JP",
+        "identifiers": [{"scheme": "JP-AEO-CODE", "value": "JP-1"}],
+        "authorisationNumber": "JP-1",
+    }
+    vc = jp.issuance.issue_aeo(subject, now=datetime.now(UTC), actor="test")
+    outcome = _verify(us, vc)
+    assert not outcome.verified and outcome.benefits == frozenset()
+    assert _codes(outcome)["proof"][0] == "unknown"
+    assert json.dumps(outcome.to_dict())  # serialisable for the API
+
+
+def test_termination_takes_effect_after_the_notice_period(net: Any) -> None:
+    _, eu, us, _ = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    [agreement] = [r for r in eu.agreements.list() if r.peer_did == us.identity.did]
+    notice = eu.agreements.terminate(agreement.id, actor="test")
+    effective = us.agreements.receive_termination(notice, actor="test")
+    assert effective - datetime.now(UTC) > timedelta(days=29)
+    soon = us.agreements.recognition(vc, eu.identity.did, at=datetime.now(UTC))
+    assert getattr(soon, "check", soon).status.value == "pass"
+    after = us.agreements.recognition(vc, eu.identity.did, at=effective + timedelta(seconds=1))
+    check = getattr(after, "check", after)
+    assert (check.status.value, check.code) == ("fail", "MRA_NOT_IN_FORCE")
+    # A second notice for a terminated agreement is refused.
+    with pytest.raises(Exception, match="terminated, not active"):
+        us.agreements.receive_termination(notice, actor="test")
