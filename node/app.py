@@ -20,6 +20,7 @@ from node.api import (
     federation,
     health,
     identity,
+    metrics,
     mras,
     registry,
     status_lists,
@@ -59,7 +60,17 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["trustlane"] = services
-    for module in (identity, status_lists, credentials, aeo, health, registry, mras, federation):
+    for module in (
+        identity,
+        status_lists,
+        credentials,
+        aeo,
+        health,
+        registry,
+        mras,
+        federation,
+        metrics,
+    ):
         app.register_blueprint(module.make_blueprint())
     register_error_handlers(app)
 

@@ -19,19 +19,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.add_argument("file", help="credential JSON ('-' for stdin)")
     verify.add_argument("--json", action="store_true", help="print a JSON result")
     verify.add_argument("--at", help="reference time (default: now)")
+    verify.add_argument(
+        "--data-dir",
+        help="verify as this node would: its registry, peers' status lists and agreements "
+        "(without it: did:key only, no status)",
+    )
     verify.set_defaults(func=_verify)
 
 
 def _verify(args: argparse.Namespace) -> int:
     document = read_json_object(args.file)
-    result = get_credential_verification_result(
-        document, resolver=DIDKeyResolver(), now=parse_at(args.at)
-    )
+    benefits: list[str] = []
+    if args.data_dir:
+        from node.cli.node_cmd import load_services
+        from node.wiring import utcnow
+
+        outcome = load_services(args).verification.verify(
+            document, now=utcnow(), at=parse_at(args.at) if args.at else None
+        )
+        result, body = outcome.result, outcome.to_dict()
+        benefits = sorted(outcome.benefits)
+    else:
+        result = get_credential_verification_result(
+            document, resolver=DIDKeyResolver(), now=parse_at(args.at)
+        )
+        body = result.to_dict()
     if args.json:
-        print_json(result.to_dict())
+        print_json(body)
     else:
         for check in result.checks:
             suffix = f" [{check.code}]" if check.code else ""
             print(f"{check.name}: {check.status.value}{suffix}: {check.detail}")
         print("verified" if result.verified else "NOT verified")
+        if benefits:
+            print(f"benefits: {', '.join(benefits)}")
     return EXIT_OK if result.verified else EXIT_FAILED

@@ -384,10 +384,18 @@ def list_health(conn: Connection) -> list[SyncHealthRecord]:
 def acquire_job_lock(
     conn: Connection, name: str, owner: str, now: datetime, until: datetime
 ) -> bool:
-    """Take the named lock until ``until`` unless someone else holds it past ``now``."""
+    """Take the named lock until ``until`` unless someone else holds it past ``now``.
+
+    A lock held beyond ``until`` was taken under a longer interval than the current one
+    (the configuration changed and the node restarted): it is taken over rather than
+    waited for.
+    """
     taken = conn.execute(
         update(job_locks)
-        .where(job_locks.c.name == name, job_locks.c.locked_until <= now)
+        .where(
+            job_locks.c.name == name,
+            (job_locks.c.locked_until <= now) | (job_locks.c.locked_until > until),
+        )
         .values(owner=owner, locked_until=until)
     )
     if taken.rowcount == 1:

@@ -940,3 +940,24 @@ def test_a_peer_name_longer_than_64_characters_is_refused_alike(
     )
     assert response.status_code == 400, response.get_data()
     assert _code(response) in {"INVALID_PEER", "INVALID_MEMBER"}
+
+
+def test_metrics_expose_peer_health(client: Any, admin_headers: dict[str, str]) -> None:
+    added = client.post(
+        "/registry/peers",
+        json={
+            "name": "nowhere",
+            "did": NOWHERE_DID,
+            "baseUrl": "http://127.0.0.1:19999",
+            "keyFingerprints": [PrivateKey.from_seed(b"\x05" * 32).public_key.multibase],
+        },
+        headers=admin_headers,
+    )
+    assert added.status_code == 201
+    client.post("/registry/sync", headers=admin_headers)
+    response = client.get("/metrics", headers=admin_headers)
+    assert_matches_openapi(response, "get", "/metrics")
+    text = response.get_data(as_text=True)
+    assert 'trustlane_peer_trusted{peer="nowhere"} 0.0' in text
+    assert 'trustlane_peer_sync_failures{peer="nowhere",resource="did_document"} 1.0' in text
+    assert client.get("/metrics").status_code == 401

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +152,23 @@ def test_stored_credential_is_exactly_what_was_returned(make_node: NodeFactory) 
     record = services.issuance.get(vc["id"])
     assert record is not None and loads_object(record.document) == vc
     assert record.types == ("VerifiableCredential", "AEOCertificate")
+
+
+def test_cli_credential_verify_as_the_node(make_node: NodeFactory, tmp_path: Path) -> None:
+    services, _ = make_node(now=T0)
+    vc = _issue(services, datetime.now(UTC))
+    services.status.set_status(vc["id"], "revocation", True, now=datetime.now(UTC), actor="t")
+    path = tmp_path / "vc.json"
+    path.write_text(json.dumps(vc))
+    exe = Path(sys.executable).parent / "trustlane"
+    env = {**os.environ, "TRUSTLANE_DATABASE_URL": services.settings.database_url}
+    args = [exe, "credential", "verify", path, "--json", "--data-dir", services.settings.data_dir]
+    now_run = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert now_run.returncode == 1, now_run.stderr
+    assert any(c.get("code") == "REVOKED" for c in json.loads(now_run.stdout)["checks"])
+    # Before the revocation the status history says it was fine.
+    past = vc["validFrom"]
+    at_run = subprocess.run(
+        [*args, "--at", past], capture_output=True, text=True, env=env, check=False
+    )
+    assert at_run.returncode == 0, at_run.stdout

@@ -1,0 +1,75 @@
+"""``GET /metrics``: Prometheus metrics of federation health (prometheus-client).
+
+Gauges are computed at scrape time from the database, so every worker answers the same
+numbers: per peer, whether it is trusted and how old its DID document is; per peer and
+resource, the seconds since the last successful sync and the consecutive failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from node.api.common import require_scope, services
+from node.federation.peers import PeerService
+
+__all__ = ["make_blueprint"]
+
+
+class _FederationCollector(Collector):
+    def __init__(self, peers: PeerService) -> None:
+        self._peers = peers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        trusted = GaugeMetricFamily(
+            "trustlane_peer_trusted",
+            "1 when the peer's DID document matches its pins",
+            labels=["peer"],
+        )
+        did_age = GaugeMetricFamily(
+            "trustlane_peer_did_document_age_seconds",
+            "Age of the peer's accepted DID document",
+            labels=["peer"],
+        )
+        success_age = GaugeMetricFamily(
+            "trustlane_peer_sync_age_seconds",
+            "Seconds since the last successful sync of a peer resource",
+            labels=["peer", "resource"],
+        )
+        failures = GaugeMetricFamily(
+            "trustlane_peer_sync_failures",
+            "Consecutive failed syncs of a peer resource",
+            labels=["peer", "resource"],
+        )
+        for peer in self._peers.health():
+            name = str(peer["name"])
+            trusted.add_metric([name], 1.0 if peer["trusted"] else 0.0)
+            age = peer["didDocumentAgeSeconds"]
+            if isinstance(age, int):
+                did_age.add_metric([name], float(age))
+            resources = peer["resources"]
+            assert isinstance(resources, list)  # noqa: S101 - PeerService.health's shape
+            for resource in resources:
+                label = [name, str(resource["resource"])]
+                if isinstance(resource["ageSeconds"], int):
+                    success_age.add_metric(label, float(resource["ageSeconds"]))
+                failures.add_metric(label, float(resource["consecutiveFailures"]))
+        yield from (trusted, did_age, success_age, failures)
+
+
+def make_blueprint() -> Blueprint:
+    """The ``/metrics`` blueprint."""
+    bp = Blueprint("metrics", __name__)
+
+    @bp.get("/metrics")
+    @require_scope("auditor", "registry-admin")
+    def metrics() -> Response:
+        registry = CollectorRegistry()
+        registry.register(_FederationCollector(services().peers))
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    return bp
