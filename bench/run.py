@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -129,14 +130,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    sodium = (
-        nacl.bindings.sodium_version_string()
-        if hasattr(nacl.bindings, "sodium_version_string")
-        else "?"
-    )
+    sodium = importlib.metadata.version("pynacl")
     return (
         f"{cpu}, {os.cpu_count()} cores (bench pinned to 1), Python {platform.python_version()}, "
-        f"PyNaCl/libsodium {sodium}"
+        f"PyNaCl {sodium} (bundled libsodium)"
     )
 
 

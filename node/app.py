@@ -44,6 +44,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "health.openapi",
         # Authenticated by its RFC 9421 signature instead of a bearer token.
         "federation.receive_event",
+        "federation.receive_agreement_document",
     }
 )
 

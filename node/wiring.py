@@ -121,6 +121,7 @@ def build_services(
         clock=clock,
     )
     status.listeners.append(push.on_status_change)
+    agreements.deliver = push.deliver_document
     return NodeServices(
         settings,
         db,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from credentials.strict_json import loads_object
 from node.api.common import services
 from node.api.errors import ApiError
+from node.federation.push import AGREEMENT_TAG, AGREEMENTS_PATH
 from registry.http_signatures import RequestSignatureError
 
 __all__ = ["make_blueprint"]
 
 MAX_EVENT_BYTES = 16 * 1024
+MAX_DOCUMENT_BYTES = 256 * 1024
 # Events authenticate with an RFC 9421 signature, not a bearer token: say so in 401s.
 _CHALLENGE = 'Signature realm="trustlane-federation", tag="trustlane-event"'
 # Who sent it is in doubt: 401. It is signed by a peer but unacceptable: 400.
@@ -40,5 +43,23 @@ def make_blueprint() -> Blueprint:
             status = 401 if e.code in _UNAUTHENTICATED else 400
             raise ApiError(status, e.code, e.message, challenge=_CHALLENGE) from e
         return jsonify({"accepted": True, "id": accepted.event.id}), 202
+
+    @bp.post("/federation/agreements")
+    def receive_agreement_document() -> tuple[Response, int]:
+        # A peer delivers an MRA proposal, a countersigned MRA or a termination notice.
+        data = request.stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"at most {MAX_DOCUMENT_BYTES} bytes")
+        svc = services()
+        try:
+            sender = svc.push.verify_peer_request(
+                headers=dict(request.headers), body=data, path=AGREEMENTS_PATH, tag=AGREEMENT_TAG
+            )
+        except RequestSignatureError as e:
+            status = 401 if e.code in _UNAUTHENTICATED else 400
+            raise ApiError(status, e.code, e.message, challenge=_CHALLENGE) from e
+        document = loads_object(data, max_bytes=MAX_DOCUMENT_BYTES)
+        state = svc.agreements.receive_from_peer(document, sender=sender)
+        return jsonify({"accepted": True, "state": state}), 202
 
     return bp

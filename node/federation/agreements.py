@@ -32,6 +32,7 @@ from registry.mra import (
     verify_party_proofs,
 )
 from registry.mra_recognition import (
+    TERMINATION_NOTICE_TYPE,
     RecognitionResult,
     aeo_recognition_facts,
     build_termination_notice,
@@ -58,6 +59,14 @@ class AgreementService:
         self._identity = identity
         self._peers = peers
         self._clock = clock
+        # Sends a document to a peer as a signed request; None: documents are handed over
+        # by the administrators through the API instead.
+        self.deliver: Callable[[str, JSONObject], bool] | None = None
+
+    def _deliver(self, peer_did: str, document: JSONObject) -> None:
+        # Set by the wiring once the push service exists (it needs the peers, as we do).
+        if self.deliver is not None:
+            self.deliver(peer_did, document)
 
     def _other_party(self, mra: MutualRecognitionAgreement) -> str:
         if self._identity.did not in mra.parties:
@@ -79,6 +88,11 @@ class AgreementService:
         )
         with self._db.write() as conn:
             existing = repo.get_mra(conn, mra.id)
+            if existing is not None and (existing.state, existing.document) == (
+                record.state,
+                record.document,
+            ):
+                return existing  # the same document again (re-delivery): nothing changes
             if existing is not None and existing.state != "pending":
                 raise MalformedInputError(
                     f"agreement {mra.id} is already {existing.state}", code="MRA_CONFLICT"
@@ -121,6 +135,7 @@ class AgreementService:
             unsigned, signer.key, verification_method=signer.did_web_vm, created=now
         )
         self._store(proposal, "pending", now, actor)
+        self._deliver(peer_did, proposal)
         return proposal
 
     def receive(self, document: JSONObject, *, actor: str) -> MRARecord:
@@ -163,6 +178,7 @@ class AgreementService:
         )
         verify_mra(signed, resolver=self._peers, now=now)
         self._store(signed, "active", now, actor)
+        self._deliver(record.peer_did, signed)
         return signed
 
     def terminate(self, agreement_id: str, *, actor: str) -> JSONObject:
@@ -183,6 +199,7 @@ class AgreementService:
             created=now,
         )
         self.receive_termination(notice, actor=actor)
+        self._deliver(record.peer_did, notice)
         return notice
 
     def receive_termination(self, notice: JSONObject, *, actor: str) -> datetime:
@@ -193,6 +210,13 @@ class AgreementService:
         if not isinstance(agreement_id, str):
             raise MalformedInputError("not a termination notice", code="INVALID_TERMINATION_NOTICE")
         record = self.get(agreement_id)
+        text = json.dumps(notice, separators=(",", ":"))
+        if (
+            record.state == "terminated"
+            and record.termination_notice == text
+            and record.termination_effective is not None
+        ):
+            return record.termination_effective  # the same notice again (re-delivery)
         if record.state != "active":
             # Only an agreement both parties signed can be terminated; a pending proposal is
             # withdrawn, never "terminated" (which would count as in force until it ends).
@@ -209,7 +233,7 @@ class AgreementService:
                     peer_did=record.peer_did,
                     state="terminated",
                     document=record.document,
-                    termination_notice=json.dumps(notice, separators=(",", ":")),
+                    termination_notice=text,
                     termination_effective=effective,
                     updated_at=now,
                 ),
@@ -223,6 +247,28 @@ class AgreementService:
                 details={"effective": effective.isoformat()},
             )
         return effective
+
+    def receive_from_peer(self, document: JSONObject, *, sender: str) -> str:
+        """Take a document a peer delivered (signed request from ``sender``); return the state.
+
+        The sender must be a party: the proposer of a proposal, either party of an agreement
+        or of a termination notice (whose own proof names the terminating party).
+
+        Raises:
+            VerificationError: The sender is not a party, or a proof fails.
+            MalformedInputError: Not an agreement or a notice this node is party to.
+        """
+        actor = f"peer:{sender}"
+        types = document.get("type")
+        if isinstance(types, list) and TERMINATION_NOTICE_TYPE in types:
+            self.receive_termination(document, actor=actor)
+            return "terminated"
+        mra = MutualRecognitionAgreement.from_dict(document)
+        if sender not in mra.parties or sender == self._identity.did:
+            raise VerificationError(
+                f"{sender} is not the other party of {mra.id}", code="MRA_UNEXPECTED_SIGNER"
+            )
+        return self.receive(document, actor=actor).state
 
     def get(self, agreement_id: str) -> MRARecord:
         """An agreement by id.

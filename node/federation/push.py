@@ -11,6 +11,7 @@ nonce are checked before anything changes; then the named status list is refetch
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from credentials.errors import MalformedInputError, TrustlaneError
+from credentials.strict_json import JSONObject
 from federation_config.federation import PushSettings
 from node.federation.fetcher import Fetcher
 from node.federation.peers import PeerService
@@ -32,11 +34,20 @@ from registry.events import (
     accept_event,
     authentication_key_resolver,
     build_signed_event,
+    did_of,
+)
+from registry.http_signatures import (
+    RequestSignatureError,
+    new_nonce,
+    sign_request,
+    verify_request,
 )
 
-__all__ = ["EVENTS_PATH", "PushService", "SQLNonceStore"]
+__all__ = ["AGREEMENTS_PATH", "AGREEMENT_TAG", "EVENTS_PATH", "PushService", "SQLNonceStore"]
 
 EVENTS_PATH = "/federation/events"
+AGREEMENTS_PATH = "/federation/agreements"
+AGREEMENT_TAG = "trustlane-agreement"
 log = logging.getLogger("trustlane.push")
 
 
@@ -111,6 +122,68 @@ class PushService:
     def flush(self, timeout: float = 10.0) -> None:
         """Wait (bounded) for queued pushes; used at shutdown and in tests."""
         self._pool.submit(lambda: None).result(timeout=timeout)
+
+    def deliver_document(self, peer_did: str, document: JSONObject) -> bool:
+        """Send an MRA document (or a termination notice) to a peer, signed; True if taken.
+
+        Synchronous: the administrator sees at once whether the peer received it. A failure
+        is logged and leaves the document to be sent again (or handed over by other means).
+        """
+        peer = next((p for p in self._peers.peers() if p.did == peer_did), None)
+        if peer is None:
+            return False
+        url = peer.base_url + AGREEMENTS_PATH
+        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        signer = self._identity.current()
+        headers = {"Content-Type": "application/json"}
+        headers |= sign_request(
+            method="POST",
+            url=url,
+            headers=headers,
+            body=body,
+            key=signer.key,
+            key_id=signer.did_web_vm,
+            created=self._clock(),
+            nonce=new_nonce(),
+            tag=AGREEMENT_TAG,
+        )
+        try:
+            self._fetcher.post(url, body=body, headers=headers, ca_bundle=peer.ca_bundle)
+        except TrustlaneError as e:
+            log.warning("delivery of an agreement document to %s failed: %s", url, e.diagnostics())
+            return False
+        return True
+
+    def verify_peer_request(
+        self, *, headers: Mapping[str, str], body: bytes, path: str, tag: str
+    ) -> str:
+        """Check a signed request from a peer (signature, key, freshness, nonce); return its DID.
+
+        Raises:
+            RequestSignatureError: Unsigned, badly signed, stale or replayed.
+        """
+        now = self._clock()
+        verified = verify_request(
+            method="POST",
+            url=self._base_url + path,
+            headers=headers,
+            body=body,
+            resolve_key=authentication_key_resolver(
+                lambda did: self._peers.peer_keys(did, now), at=now
+            ),
+            now=now,
+            max_skew=timedelta(seconds=self._settings.max_skew_seconds),
+            tag=tag,
+        )
+        expires = max(
+            now + timedelta(seconds=self._settings.nonce_ttl_seconds),
+            verified.created + timedelta(seconds=self._settings.max_skew_seconds),
+        )
+        if not self._nonces.remember(verified.key_id, verified.nonce, expires):
+            raise RequestSignatureError(
+                "this request was already received", code="REPLAYED_REQUEST"
+            )
+        return did_of(verified.key_id)
 
     # -- receiving ---------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ def _recognitions(
 
 
 def _sign_mra(a: NodeProcess, b: NodeProcess) -> str:
-    """A proposes to B, B countersigns, A receives the countersigned agreement."""
+    """A proposes to B (delivered as a signed request), B countersigns (delivered back)."""
     status, body = a.post_json(
         "/mras",
         {
@@ -96,14 +96,16 @@ def _sign_mra(a: NodeProcess, b: NodeProcess) -> str:
         a.admin_token,
     )
     assert status == 201, body
-    proposal = body["agreement"]
-    status, record = b.post_json("/mras/receive", {"agreement": proposal}, b.admin_token)
-    assert status == 200 and record["state"] == "pending", record
-    status, signed = b.post_json("/mras/countersign", {"id": record["id"]}, b.admin_token)
+    agreement_id: str = body["agreement"]["credentialSubject"]["id"]
+    # B's administrator finds the proposal waiting for review...
+    status, listed, _ = b.get_json("/mras", b.admin_token)
+    assert status == 200
+    assert {r["id"]: r["state"] for r in listed["agreements"]}[agreement_id] == "pending"
+    # ...and countersigns it; the countersigned agreement reaches A.
+    status, signed = b.post_json("/mras/countersign", {"id": agreement_id}, b.admin_token)
     assert status == 200, signed
-    status, final = a.post_json("/mras/receive", {"agreement": signed["agreement"]}, a.admin_token)
-    assert status == 200 and final["state"] == "active", final
-    agreement_id: str = final["id"]
+    status, listed, _ = a.get_json("/mras", a.admin_token)
+    assert {r["id"]: r["state"] for r in listed["agreements"]}[agreement_id] == "active"
     return agreement_id
 
 

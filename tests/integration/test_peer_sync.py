@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from credentials.errors import MalformedInputError
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
 from peersim import Behaviour, PeerNetworkSimulator, make_sim_node
@@ -206,6 +207,40 @@ def test_termination_takes_effect_after_the_notice_period(net: Any) -> None:
     after = us.agreements.recognition(vc, eu.identity.did, at=effective + timedelta(seconds=1))
     check = getattr(after, "check", after)
     assert (check.status.value, check.code) == ("fail", "MRA_NOT_IN_FORCE")
+    # The notice already reached US as a signed delivery; receiving it again changes nothing.
+    assert us.agreements.receive_termination(notice, actor="test") == effective
     # A second notice for a terminated agreement is refused.
-    with pytest.raises(Exception, match="terminated, not active"):
-        us.agreements.receive_termination(notice, actor="test")
+    with pytest.raises(MalformedInputError, match="is terminated"):
+        eu.agreements.terminate(agreement.id, actor="test")
+
+
+def test_agreement_documents_are_delivered_as_signed_requests(net: Any) -> None:
+    sim, eu, us, jp = net
+    proposal = us.agreements.propose(
+        peer_did=eu.identity.did,
+        recognitions=[
+            {
+                "recognisingParty": eu.identity.did,
+                "issuingParty": us.identity.did,
+                "programmes": [{"programme": "CTPAT", "levels": ["Tier3"]}],
+                "credentialTypes": ["AEOCertificate"],
+                "roles": ["importer"],
+                "benefits": ["priority-processing"],
+            }
+        ],
+        effective_from=datetime.now(UTC),
+        effective_until=None,
+        notice_period_days=10,
+        actor="test",
+    )
+    agreement_id = proposal["credentialSubject"]["id"]
+    # EU got it without anyone handing it over: pending, for review.
+    assert eu.agreements.get(agreement_id).state == "pending"
+    eu.agreements.countersign(agreement_id, actor="test")
+    assert us.agreements.get(agreement_id).state == "active"
+    # The delivery endpoint refuses unsigned requests and documents from non-parties.
+    client = sim.clients[eu.settings.base_url]
+    unsigned = client.post("/federation/agreements", json=proposal)
+    assert unsigned.status_code == 401 and unsigned.get_json()["code"] == "MISSING_SIGNATURE"
+    with pytest.raises(Exception, match="not the other party"):
+        eu.agreements.receive_from_peer(proposal, sender=jp.identity.did)
