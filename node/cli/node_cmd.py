@@ -138,8 +138,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     services = load_services(args)
+    previous = services.identity.current()
     kid = services.identity.add_key(now=utcnow(), actor="cli", make_current=True)
-    print_json({"current": kid, "did": services.identity.did})
+    new_key = services.identity.current().key.public_key.multibase
+    # Peers accept the new key at their next sync because the key they trust announced it.
+    announced = services.push.announce_key_rotation(previous, new_key)
+    print_json({"current": kid, "did": services.identity.did, "announcedTo": announced})
     return EXIT_OK
 
 

@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from credentials.errors import MalformedInputError, TrustlaneError
+from credentials.keys import PublicKey
 from credentials.strict_json import JSONObject
 from federation_config.federation import PushSettings
 from node.federation.fetcher import Fetcher
 from node.federation.peers import PeerService
-from node.services.identity import NodeIdentity
+from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import StatusChange
 from node.storage import federation_repo as repo
 from node.storage.db import Database
@@ -103,6 +104,37 @@ class PushService:
         for peer in self._peers.peers():
             if peer.trusted:
                 self._pool.submit(self._send, peer.base_url, peer.ca_bundle, event)
+
+    def announce_key_rotation(self, previous: SigningKey, new_key: str) -> list[str]:
+        """Tell every trusted peer about a new key, signed with the key they still trust.
+
+        The event (``KeyRotated`` with ``newKey``) is signed by ``previous``: peers hold it
+        under ``authentication`` in their cached copy of this node's DID document, so they
+        can check the announcement before they accept the new key at their next sync.
+        Synchronous; returns the DIDs of the peers that accepted it.
+        """
+        event = FederationEvent(
+            type=FederationEventType.KEY_ROTATED,
+            issuer=self._identity.did,
+            id=f"urn:uuid:{uuid.uuid4()}",
+            occurred_at=self._clock().replace(microsecond=0),
+            extensions={"newKey": new_key},
+        )
+        accepted = []
+        for peer in self._peers.peers():
+            if not peer.trusted:
+                continue
+            url = peer.base_url + EVENTS_PATH
+            try:
+                body, headers = build_signed_event(
+                    event, url=url, key=previous.key, key_id=previous.did_web_vm, now=self._clock()
+                )
+                self._fetcher.post(url, body=body, headers=headers, ca_bundle=peer.ca_bundle)
+            except TrustlaneError as e:
+                log.warning("key announcement to %s failed: %s", url, e.diagnostics())
+                continue
+            accepted.append(peer.did)
+        return accepted
 
     def _send(self, base_url: str, ca_bundle: str | None, event: FederationEvent) -> None:
         url = base_url + EVENTS_PATH
@@ -218,6 +250,16 @@ class PushService:
                 )
             self._peers.sync_status_list(url, now)
         elif event.type is FederationEventType.KEY_ROTATED:
+            new_key = event.extensions.get("newKey")
+            if not isinstance(new_key, str):
+                raise MalformedInputError(
+                    "KeyRotated needs newKey (a Multikey)", code="INVALID_EVENT"
+                )
+            PublicKey.from_multibase(new_key)  # an Ed25519 Multikey, or InvalidKeyError
+            # Signed by a key we trust for this peer: the new key may join at the next sync.
+            self._peers.repin(
+                event.issuer, frozenset({new_key}), now=now, actor=f"announced:{accepted.key_id}"
+            )
             peer = next((p for p in self._peers.peers() if p.did == event.issuer), None)
             if peer is not None:
                 self._peers.sync_did_document(peer, now)

@@ -745,7 +745,15 @@ def test_federation_events_signed_by_a_peer(pair: Pair) -> None:
     assert (replayed.status_code, _code(replayed)) == (400, "REPLAYED_REQUEST")
     assert_matches_openapi(replayed, "post", "/federation/events")
 
-    rotated, _, _ = send(_event(eu.did, type=FederationEventType.KEY_ROTATED))
+    # A key announcement must name the new key...
+    unnamed, _, _ = send(_event(eu.did, type=FederationEventType.KEY_ROTATED))
+    assert (unnamed.status_code, _code(unnamed)) == (400, "INVALID_EVENT")
+    assert_matches_openapi(unnamed, "post", "/federation/events")
+    # ...and one that does is accepted (the key is then allowed at the next sync).
+    new_key = PrivateKey.from_seed(bytes([7]) * 32).public_key.multibase
+    rotated, _, _ = send(
+        _event(eu.did, type=FederationEventType.KEY_ROTATED, extensions={"newKey": new_key})
+    )
     assert rotated.status_code == 202
 
     stranger = PrivateKey.from_seed(bytes([9]) * 32)

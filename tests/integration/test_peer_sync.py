@@ -244,3 +244,41 @@ def test_agreement_documents_are_delivered_as_signed_requests(net: Any) -> None:
     assert unsigned.status_code == 401 and unsigned.get_json()["code"] == "MISSING_SIGNATURE"
     with pytest.raises(Exception, match="not the other party"):
         eu.agreements.receive_from_peer(proposal, sender=jp.identity.did)
+
+
+def _rotate(node: NodeServices) -> tuple[Any, str]:
+    previous = node.identity.current()
+    node.identity.add_key(now=datetime.now(UTC), actor="test", make_current=True)
+    node.identity.forget_cache()
+    return previous, node.identity.current().key.public_key.multibase
+
+
+def test_announced_key_rotation_is_accepted(net: Any) -> None:
+    _, eu, us, jp = net
+    previous, new_key = _rotate(eu)
+    assert sorted(eu.push.announce_key_rotation(previous, new_key)) == sorted(
+        [us.identity.did, jp.identity.did]
+    )
+    # Each peer checked the announcement, accepted the new key and stayed trusted.
+    for node in (us, jp):
+        health = _health(node, eu.identity.did)
+        assert health["trusted"] is True, health
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    assert vc["proof"]["verificationMethod"].endswith("#key-2")
+    assert _verify(us, vc).verified
+
+
+def test_unannounced_key_rotation_makes_the_peer_untrusted(net: Any) -> None:
+    _, eu, us, _ = net
+    _rotate(eu)  # no announcement (say, the peers were unreachable)
+    outcome = us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC))
+    assert not outcome.ok and "without a signed announcement" in outcome.detail
+    assert _health(us, eu.identity.did)["trusted"] is False
+    # An administrator re-pins the new key out of band: trusted again.
+    us.peers.repin(
+        eu.identity.did,
+        frozenset({eu.identity.current().key.public_key.multibase}),
+        now=datetime.now(UTC),
+        actor="test",
+    )
+    assert us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC)).ok
