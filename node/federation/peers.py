@@ -79,7 +79,7 @@ class PeerService:
         self._clock = clock
         self._db = db
         self._identity = identity
-        self._fetcher = fetcher
+        # Public: the push service sends through the same fetcher.
         self.fetcher = fetcher
         self._sync = sync
         self._freshness = freshness
@@ -279,7 +279,7 @@ class PeerService:
     def sync_did_document(self, peer: PeerRecord, now: datetime) -> SyncOutcome:
         """Fetch and check a peer's DID document; trust or distrust the peer accordingly."""
         try:
-            response = self._fetcher.get(
+            response = self.fetcher.get(
                 peer.base_url + "/.well-known/did.json", ca_bundle=peer.ca_bundle
             )
             document = loads_object(response.body)
@@ -327,7 +327,7 @@ class PeerService:
         with self._db.read() as conn:
             current = repo.current_status_list(conn, url)
         try:
-            response = self._fetcher.get(
+            response = self.fetcher.get(
                 url, ca_bundle=peer.ca_bundle, etag=current.etag if current else None
             )
             if response.status == 304 and current is not None:
