@@ -7,8 +7,6 @@ gets a fresh database, dropped afterwards. Set TRUSTLANE_TEST_PG_URL to use anot
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,40 +16,27 @@ import nacl.pwhash
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 
 from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.wiring import NodeServices, init_node
+from nodehelpers import temporary_database
 
-PG_ADMIN_URL = os.environ.get(
-    "TRUSTLANE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
-    name = f"trustlane_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_database("postgresql", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each storage/API test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'node.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+    with temporary_database(request.param, tmp_path) as url:
+        yield url
 
 
 NodeFactory = Callable[..., tuple[NodeServices, str]]

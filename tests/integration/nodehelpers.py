@@ -2,7 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
+
+# An admin URL to the PostgreSQL server the tests use (each test gets its own database).
+PG_ADMIN_URL = os.environ.get(
+    "TRUSTLANE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def temporary_database(backend: str, directory: Path, name: str = "node.db") -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file in ``directory``, or a PostgreSQL
+    database created for the caller and dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / name}"
+        return
+    database = f"trustlane_test_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def aeo_subject(

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,14 +25,13 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
 
 from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.services import issuance as issuance_module
 from node.services.tokens import create_token, revoke_token
 from node.wiring import NodeServices, init_node
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, temporary_database
 from openapi_check import assert_matches_component_response, assert_matches_openapi
 
 MAX_BYTES = 4096
@@ -874,11 +871,6 @@ CASES = [
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
-PG_ADMIN_URL = os.environ.get(
-    "TRUSTLANE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def shared_node(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -890,36 +882,25 @@ def shared_node(
     """
     backend: str = request.param
     tmp = tmp_path_factory.mktemp(f"bad-input-{backend}")
-    name = f"trustlane_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp / 'node.db'}"
-    else:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    settings = NodeSettings(
-        name="EU customs",
-        base_url="http://127.0.0.1:18443",
-        data_dir=tmp / "node",
-        database_url=url,
-        max_request_bytes=MAX_BYTES,
-    )
-    services, token = init_node(
-        settings,
-        {},
-        now=datetime.now(UTC),
-        keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-    )
-    try:
-        yield services, token, backend
-    finally:
-        services.db.dispose()
-        if backend != "sqlite":
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_database(backend, tmp) as url:
+        settings = NodeSettings(
+            name="EU customs",
+            base_url="http://127.0.0.1:18443",
+            data_dir=tmp / "node",
+            database_url=url,
+            max_request_bytes=MAX_BYTES,
+        )
+        services, token = init_node(
+            settings,
+            {},
+            now=datetime.now(UTC),
+            keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+            keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+        )
+        try:
+            yield services, token, backend
+        finally:
+            services.db.dispose()
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import secrets
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +26,6 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 from werkzeug.test import TestResponse
 
 from credentials.data_integrity import ProofOptions, add_proof
@@ -37,16 +34,13 @@ from node.app import create_app
 from node.federation.fetcher import FetchResponse, PeerHTTPError
 from node.services.tokens import create_token
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, temporary_database
 from openapi_check import assert_matches_openapi, document
 from registry.events import FederationEvent, FederationEventType, build_signed_event
 from registry.http_signatures import EVENT_TAG, new_nonce, sign_request
 from registry.mra import BENEFIT_CODES, build_mra, mra_subject_schema, propose_mra
 from registry.mra_recognition import build_termination_notice, sign_termination_notice
 
-PG_ADMIN_URL = os.environ.get(
-    "TRUSTLANE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 EU_URL = "http://127.0.0.1:18443"
 US_URL = "http://127.0.0.1:18444"
 # Nothing listens there: syncing this peer fails (a documented 200 with ok: false).
@@ -216,19 +210,9 @@ class Pair:
 @pytest.fixture
 def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A second, empty database on the same backend (nodes must not share one)."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'second-node.db'}"
-        return
-    name = f"trustlane_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with temporary_database(backend, tmp_path, "second-node.db") as url:
+        yield url
 
 
 @pytest.fixture
@@ -244,7 +228,7 @@ def pair(
         services, token = make_node(name, base_url, db_url=db_url)
         # The services take a Fetcher only when built; swap the HTTPS one for the in-memory
         # one (the push service shares it) so that no request leaves the process.
-        monkeypatch.setattr(services.peers, "_fetcher", fetcher)
+        monkeypatch.setattr(services.peers, "fetcher", fetcher)
         monkeypatch.setattr(services.peers, "fetcher", fetcher)
         monkeypatch.setattr(services.push, "_fetcher", fetcher)
         client = create_app(services, testing=True).test_client()
