@@ -1,8 +1,9 @@
-"""Revocation propagation between two real nodes (EU, US) on loopback.
+"""Revocation propagation among three real nodes (EU, US, JP) on loopback.
 
-For each revocation: the time from EU's answer to the revoking call until US refuses the
-credential (its verify answers status REVOKED), with push enabled; and with push disabled,
-where US learns from its scheduled pull (interval 5 s, jitter 1 s). Reports p50 and p99.
+For each revocation: the time from EU's answer to the revoking call until both US and JP
+refuse the credential (their verify answers status REVOKED), with push enabled; and with
+push disabled, where they learn from their scheduled pull (interval 5 s, jitter 1 s).
+Reports p50 and p99.
 """
 
 from __future__ import annotations
@@ -87,13 +88,13 @@ class _Node:
         return key
 
 
-def _federation(node: _Node, peer: _Node, key: str, push: bool) -> None:
-    (node.data / "federation.toml").write_text(
-        '[federation]\nname = "bench"\n[sync]\ninterval_seconds = 5\njitter_seconds = 1\n'
-        f"[push]\nenabled = {'true' if push else 'false'}\n"
-        f'[[peers]]\nname = "{peer.name}"\ndid = "{peer.did}"\nbase_url = "{peer.base}"\n'
-        f'key_fingerprints = ["{key}"]\n'
-    )
+def _federation(node: _Node, peers: list[tuple[_Node, str]], push: bool) -> None:
+    text = '[federation]\nname = "bench"\n[sync]\ninterval_seconds = 5\njitter_seconds = 1\n'
+    text += f"[push]\nenabled = {'true' if push else 'false'}\n"
+    for peer, key in peers:
+        text += f'[[peers]]\nname = "{peer.name}"\ndid = "{peer.did}"\nbase_url = "{peer.base}"\n'
+        text += f'key_fingerprints = ["{key}"]\n'
+    (node.data / "federation.toml").write_text(text)
 
 
 def _recognition(recognising: str, issuing: str) -> dict[str, Any]:
@@ -107,45 +108,59 @@ def _recognition(recognising: str, issuing: str) -> dict[str, Any]:
     }
 
 
-def _revoked(us: _Node, vc: dict[str, Any]) -> bool:
-    _, body = us.post("/credentials/verify", {"verifiableCredential": vc})
-    return any(c["name"] == "status" and c.get("code") == "REVOKED" for c in body["checks"])
+def _revoked(nodes: list[_Node], vc: dict[str, Any]) -> bool:
+    for node in nodes:
+        _, body = node.post("/credentials/verify", {"verifiableCredential": vc})
+        if not any(c["name"] == "status" and c.get("code") == "REVOKED" for c in body["checks"]):
+            return False
+    return True
+
+
+def _agree(eu: _Node, peer: _Node) -> None:
+    # The proposal is delivered to the peer, the countersignature back (signed requests).
+    status, proposal = eu.post(
+        "/mras",
+        {
+            "peer": peer.did,
+            "noticePeriodDays": 30,
+            "recognitions": [_recognition(peer.did, eu.did)],
+        },
+    )
+    assert status == 201, proposal
+    status, signed = peer.post(
+        "/mras/countersign", {"id": proposal["agreement"]["credentialSubject"]["id"]}
+    )
+    assert status == 200, signed
 
 
 def _run(push: bool, count: int) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="trustlane-fed-bench-") as tmp:
-        eu, us = _Node(Path(tmp), "eu"), _Node(Path(tmp), "us")
+        eu, us, jp = (_Node(Path(tmp), name) for name in ("eu", "us", "jp"))
+        nodes = [eu, us, jp]
         try:
-            for node in (eu, us):
+            for node in nodes:
                 node.start()
-            keys = {n.name: n.key() for n in (eu, us)}
-            for node in (eu, us):
+            keys = {n.name: n.key() for n in nodes}
+            for node in nodes:
                 node.stop()
-            _federation(eu, us, keys["us"], push)
-            _federation(us, eu, keys["eu"], push)
-            for node in (eu, us):
+            _federation(eu, [(us, keys["us"]), (jp, keys["jp"])], push)
+            _federation(us, [(eu, keys["eu"])], push)
+            _federation(jp, [(eu, keys["eu"])], push)
+            for node in nodes:
                 node.start()
-            for node in (eu, us):  # both up first: a failed first contact backs off
+            for node in nodes:  # all up first: a failed first contact backs off
                 status, body = node.post("/registry/sync", {})
                 assert status == 200 and all(o["ok"] for o in body["outcomes"]), body
-            _, proposal = eu.post(
-                "/mras",
-                {
-                    "peer": us.did,
-                    "noticePeriodDays": 30,
-                    "recognitions": [_recognition(us.did, eu.did)],
-                },
-            )
-            _, record = us.post("/mras/receive", {"agreement": proposal["agreement"]})
-            _, signed = us.post("/mras/countersign", {"id": record["id"]})
-            eu.post("/mras/receive", {"agreement": signed["agreement"]})
+            _agree(eu, us)
+            _agree(eu, jp)
             vcs = []
             for _ in range(count):
                 status, body = eu.post("/aeo-credentials", {"credentialSubject": SUBJECT})
                 assert status == 201, body
                 vcs.append(body["verifiableCredential"])
-            for vc in vcs:  # US caches EU's lists on first use
-                assert not _revoked(us, vc)
+            for vc in vcs:  # US and JP cache EU's lists on first use
+                for node in (us, jp):
+                    assert not _revoked([node], vc)
             latencies: list[float] = []
             pending: list[tuple[float, dict[str, Any]]] = []
             for vc in vcs:
@@ -164,7 +179,7 @@ def _run(push: bool, count: int) -> list[float]:
                 revoked_at = time.perf_counter()
                 if push:  # one at a time: each push is timed alone
                     deadline = revoked_at + 10
-                    while not _revoked(us, vc):
+                    while not _revoked([us, jp], vc):
                         if time.perf_counter() > deadline:
                             raise RuntimeError("push did not arrive within 10 s")
                         time.sleep(0.005)
@@ -177,7 +192,7 @@ def _run(push: bool, count: int) -> list[float]:
                     raise RuntimeError("pull did not deliver within 60 s")
                 still = []
                 for revoked_at, vc in pending:
-                    if _revoked(us, vc):
+                    if _revoked([us, jp], vc):
                         latencies.append(time.perf_counter() - revoked_at)
                     else:
                         still.append((revoked_at, vc))
@@ -185,8 +200,8 @@ def _run(push: bool, count: int) -> list[float]:
                 time.sleep(0.05)
             return latencies
         finally:
-            eu.stop()
-            us.stop()
+            for node in nodes:
+                node.stop()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -197,10 +212,10 @@ def _pct(values: list[float], q: float) -> float:
 def run(count: int = 50) -> list[str]:
     """Run both propagation benchmarks; return markdown lines."""
     lines = [
-        "## Revocation propagation (two nodes, gunicorn, SQLite, loopback)",
+        "## Revocation propagation (three nodes, gunicorn, SQLite, loopback)",
         "",
-        f"{count} revocations each. Time from EU's answer to the revoking call until US's "
-        "verify answers REVOKED (US polls its own verify endpoint every 5 ms).",
+        f"{count} revocations each. Time from EU's answer to the revoking call until the verify "
+        "endpoints of both US and JP answer REVOKED (polled every 5 ms).",
         "",
         "| mode | p50 | p99 | max |",
         "|---|---:|---:|---:|",
