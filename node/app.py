@@ -45,6 +45,7 @@ PUBLIC_ENDPOINTS = frozenset(
         # Authenticated by its RFC 9421 signature instead of a bearer token.
         "federation.receive_event",
         "federation.receive_agreement_document",
+        "federation.agreement_state",
     }
 )
 
@@ -93,6 +94,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         app.extensions["trustlane-scheduler"] = start_scheduler(
             services.db,
             services.peers,
+            agreements=services.agreements,
             interval_seconds=sync.interval_seconds,
             jitter_seconds=sync.jitter_seconds,
             clock=services.clock,

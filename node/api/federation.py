@@ -44,6 +44,20 @@ def make_blueprint() -> Blueprint:
             raise ApiError(status, e.code, e.message, challenge=_CHALLENGE) from e
         return jsonify({"accepted": True, "id": accepted.event.id}), 202
 
+    @bp.get("/federation/agreements/<path:agreement_id>")
+    def agreement_state(agreement_id: str) -> Response:
+        # What this node holds of one agreement, for the other party's sync job: the
+        # document and, if given, the termination notice. Both are signed by the parties
+        # and verified by the reader; the id is an unguessable urn:uuid.
+        record = services().agreements.get(agreement_id)
+        body: dict[str, object] = {
+            "state": record.state,
+            "agreement": loads_object(record.document),
+        }
+        if record.termination_notice is not None:
+            body["terminationNotice"] = loads_object(record.termination_notice)
+        return jsonify(body)
+
     @bp.post("/federation/agreements")
     def receive_agreement_document() -> tuple[Response, int]:
         # A peer delivers an MRA proposal, a countersigned MRA or a termination notice.

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from credentials.errors import MalformedInputError
 from node.api.common import json_body, member, require_scope, services
+from node.federation.scheduler import sync_agreements
 
 __all__ = ["make_blueprint"]
 
@@ -46,6 +47,7 @@ def make_blueprint() -> Blueprint:
     def sync_now() -> Response:
         svc = services()
         outcomes = svc.peers.sync_all(svc.clock(), force=True)
+        outcomes += sync_agreements(svc.peers, svc.agreements)
         return jsonify(
             {
                 "outcomes": [

@@ -270,6 +270,28 @@ class AgreementService:
             )
         return self.receive(document, actor=actor).state
 
+    def sync_with_peer(self, record: MRARecord, fetch: Callable[[str], JSONObject]) -> str:
+        """Pull the peer's copy of one agreement and take what it has that we lack.
+
+        A countersignature we missed makes a pending agreement active; a termination notice
+        we missed terminates it. Everything is verified as if it had been delivered.
+        Returns the local state afterwards.
+        """
+        theirs = fetch(record.id)
+        document = theirs.get("agreement")
+        if record.state == "pending" and isinstance(document, dict):
+            record = self.receive(document, actor=f"sync:{record.peer_did}")
+        notice = theirs.get("terminationNotice")
+        if record.state == "active" and isinstance(notice, dict):
+            self.receive_termination(notice, actor=f"sync:{record.peer_did}")
+            record = self.get(record.id)
+        return record.state
+
+    def open_agreements(self) -> list[MRARecord]:
+        """Agreements whose state may still change at the peer (pending or active)."""
+        with self._db.read() as conn:
+            return repo.list_mras(conn, state="pending") + repo.list_mras(conn, state="active")
+
     def get(self, agreement_id: str) -> MRARecord:
         """An agreement by id.
 

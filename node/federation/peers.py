@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from credentials.data_integrity import ResolvedVerificationMethod
 from credentials.errors import (
@@ -23,7 +24,7 @@ from credentials.errors import (
 )
 from credentials.keys import PublicKey
 from credentials.result import Check
-from credentials.strict_json import loads_object
+from credentials.strict_json import JSONObject, loads_object
 from credentials.verification import get_credential_verification_result
 from federation_config.federation import FreshnessSettings, PeerSettings, SyncSettings
 from federation_config.settings import did_web_for
@@ -194,6 +195,16 @@ class PeerService:
             elif not pins <= existing.pinned_keys:
                 self.repin(peer.did, pins - existing.pinned_keys, now=now, actor="federation.toml")
         return added
+
+    def fetch_agreement(self, peer: PeerRecord, agreement_id: str) -> JSONObject:
+        """The peer's copy of an agreement (``GET /federation/agreements/{id}``).
+
+        Raises:
+            FetchError: The peer cannot be reached or answered badly.
+            MalformedInputError: The answer is not strict JSON.
+        """
+        url = f"{peer.base_url}/federation/agreements/{quote(agreement_id, safe=':')}"
+        return loads_object(self.fetcher.get(url, ca_bundle=peer.ca_bundle).body)
 
     def sync_all(self, now: datetime, *, force: bool = False) -> list[SyncOutcome]:
         """One sync round: every peer that is due (all with ``force``), DID document first."""

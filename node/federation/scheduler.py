@@ -8,6 +8,7 @@ whole deployment syncs per interval. Failures back off per peer and resource (re
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from credentials.errors import TrustlaneError
+from node.federation.agreements import AgreementService
 from node.federation.peers import PeerService, SyncOutcome
 from node.storage import federation_repo as repo
 from node.storage.db import Database
@@ -28,14 +30,42 @@ log = logging.getLogger("trustlane.sync")
 JOB_LOCK = "federation-sync"
 
 
+def sync_agreements(peers: PeerService, agreements: AgreementService) -> list[SyncOutcome]:
+    """Pull the peers' copies of open agreements (a lost delivery is made good here)."""
+    trusted = {p.did: p for p in peers.peers() if p.trusted}
+    outcomes = []
+    for record in agreements.open_agreements():
+        peer = trusted.get(record.peer_did)
+        if peer is None:
+            continue
+        resource = "agreement:" + record.id
+        try:
+            state = agreements.sync_with_peer(
+                record, functools.partial(peers.fetch_agreement, peer)
+            )
+        except TrustlaneError as e:
+            outcomes.append(SyncOutcome(peer.did, resource, False, e.diagnostics()))
+            continue
+        outcomes.append(SyncOutcome(peer.did, resource, True, state))
+    return outcomes
+
+
 def run_sync_once(
-    db: Database, peers: PeerService, *, now: datetime, interval: timedelta, owner: str
+    db: Database,
+    peers: PeerService,
+    *,
+    now: datetime,
+    interval: timedelta,
+    owner: str,
+    agreements: AgreementService | None = None,
 ) -> list[SyncOutcome] | None:
     """Sync every due peer if this process wins the lock; None when another one did."""
     with db.write() as conn:
         if not repo.acquire_job_lock(conn, JOB_LOCK, owner, now, now + interval * 0.9):
             return None
     outcomes = peers.sync_all(now)
+    if agreements is not None:
+        outcomes += sync_agreements(peers, agreements)
     for outcome in outcomes:
         if not outcome.ok:
             log.warning("sync %s %s: %s", outcome.peer_did, outcome.resource, outcome.detail)
@@ -46,6 +76,7 @@ def start_scheduler(
     db: Database,
     peers: PeerService,
     *,
+    agreements: AgreementService | None = None,
     interval_seconds: int,
     jitter_seconds: int,
     clock: Callable[[], datetime],
@@ -56,7 +87,9 @@ def start_scheduler(
 
     def job() -> None:
         try:
-            run_sync_once(db, peers, now=clock(), interval=interval, owner=owner)
+            run_sync_once(
+                db, peers, now=clock(), interval=interval, owner=owner, agreements=agreements
+            )
         except TrustlaneError as e:
             log.error("sync round failed: %s", e.diagnostics())
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from credentials.errors import MalformedInputError
+from node.federation.scheduler import sync_agreements
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
 from peersim import Behaviour, PeerNetworkSimulator, make_sim_node
@@ -282,3 +283,38 @@ def test_unannounced_key_rotation_makes_the_peer_untrusted(net: Any) -> None:
         actor="test",
     )
     assert us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC)).ok
+
+
+def test_a_lost_countersignature_is_pulled_by_the_sync_job(net: Any) -> None:
+    sim, eu, us, _ = net
+    proposal = us.agreements.propose(
+        peer_did=eu.identity.did,
+        recognitions=[
+            {
+                "recognisingParty": eu.identity.did,
+                "issuingParty": us.identity.did,
+                "programmes": [{"programme": "CTPAT", "levels": ["Tier2"]}],
+                "credentialTypes": ["AEOCertificate"],
+                "roles": ["exporter"],
+                "benefits": ["priority-processing"],
+            }
+        ],
+        effective_from=datetime.now(UTC),
+        effective_until=None,
+        notice_period_days=10,
+        actor="test",
+    )
+    agreement_id = proposal["credentialSubject"]["id"]
+    sim.behaviour[us.settings.base_url] = Behaviour(down=True)
+    eu.agreements.countersign(agreement_id, actor="test")  # the delivery to US is lost
+    assert us.agreements.get(agreement_id).state == "pending"
+    sim.behaviour.pop(us.settings.base_url)
+    outcomes = sync_agreements(us.peers, us.agreements)
+    assert (agreement_id, "active") in {(o.resource.split(":", 1)[1], o.detail) for o in outcomes}
+    assert us.agreements.get(agreement_id).state == "active"
+    # A termination notice lost on its way is pulled the same way.
+    sim.behaviour[us.settings.base_url] = Behaviour(down=True)
+    eu.agreements.terminate(agreement_id, actor="test")
+    sim.behaviour.pop(us.settings.base_url)
+    sync_agreements(us.peers, us.agreements)
+    assert us.agreements.get(agreement_id).state == "terminated"
