@@ -12,11 +12,11 @@ import copy
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from credentials.aeo import build_aeo_credential
 from credentials.data_integrity import DIDKeyResolver
 from credentials.keys import PrivateKey
 from credentials.result import VerificationResult
 from credentials.signing import sign_credential
-from credentials.strict_json import JSONObject
 from credentials.verification import get_credential_verification_result
 from node.cli._io import EXIT_FAILED, EXIT_OK
 
@@ -41,14 +41,8 @@ def _demo(args: argparse.Namespace) -> int:
     print("trustlane demo: AEO credential round trip (trust kernel)")
     print(f"   issuer (EU customs, did:key) {issuer_key.public_key.did}")
     print(f"   holder (trader, did:key)     {holder_key.public_key.did}")
-    credential: JSONObject = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:uuid:{uuid.uuid4()}",
-        "type": ["VerifiableCredential", "AEOCertificate"],
-        "issuer": issuer_key.public_key.did,
-        "validFrom": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "validUntil": (now + timedelta(days=3 * 365)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "credentialSubject": {
+    credential = build_aeo_credential(
+        {
             "id": holder_key.public_key.did,
             "legalName": "Beispiel Logistik GmbH",
             "identifiers": [{"scheme": "EORI", "value": "DE123456789012345"}],
@@ -57,8 +51,13 @@ def _demo(args: argparse.Namespace) -> int:
             "programme": "EU-AEO",
             "level": "AEOF",
             "roles": ["exporter", "importer"],
+            "reassessmentDate": (now + timedelta(days=2 * 365)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
-    }
+        issuer=issuer_key.public_key.did,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        valid_from=now,
+        valid_until=now + timedelta(days=3 * 365),
+    )
     signed = sign_credential(
         credential,
         issuer_key,
@@ -77,7 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
     tampered = copy.deepcopy(signed)
     subject = tampered["credentialSubject"]
     assert isinstance(subject, dict)  # noqa: S101 - built above
-    subject["level"] = "AEOS-upgraded"
+    subject["level"] = "AEOS"  # a self-made "upgrade"
     bad = get_credential_verification_result(tampered, resolver=resolver, now=now)
     _show("3. verify a copy whose level was edited", bad)
 
