@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 
+from credentials.datetimes import format_datetime
 from credentials.strict_json import loads_object
 from node.api.common import json_body, member, optional_time, require_scope, services
 from node.storage.federation_repo import MRARecord
@@ -18,7 +19,7 @@ def _record(record: MRARecord) -> dict[str, Any]:
         "id": record.id,
         "peer": record.peer_did,
         "state": record.state,
-        "terminationEffective": record.termination_effective.isoformat()
+        "terminationEffective": format_datetime(record.termination_effective)
         if record.termination_effective
         else None,
         "agreement": loads_object(record.document),
@@ -84,6 +85,6 @@ def make_blueprint() -> Blueprint:
         effective = services().agreements.receive_termination(
             member(body, "notice", dict), actor=f"token:{g.token.id}"
         )
-        return jsonify({"effective": effective.isoformat()})
+        return jsonify({"effective": format_datetime(effective)})
 
     return bp

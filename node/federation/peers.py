@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from credentials.data_integrity import ResolvedVerificationMethod
+from credentials.datetimes import format_datetime
 from credentials.errors import (
     MalformedInputError,
     TrustlaneError,
@@ -61,6 +62,10 @@ class SyncOutcome:
     resource: str
     ok: bool
     detail: str
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
 
 
 class PeerService:
@@ -127,6 +132,10 @@ class PeerService:
         with self._db.write() as conn:
             if repo.get_peer(conn, did) is not None:
                 raise MalformedInputError(f"peer {did} already exists", code="DUPLICATE_PEER")
+            if any(p.name == name for p in repo.list_peers(conn)):
+                raise MalformedInputError(
+                    f"a peer is already named {name!r}", code="DUPLICATE_PEER"
+                )
             repo.add_peer(
                 conn,
                 did=did,
@@ -234,9 +243,9 @@ class PeerService:
                 resources = [
                     {
                         "resource": h.resource,
-                        "lastSuccess": h.last_success.isoformat() if h.last_success else None,
+                        "lastSuccess": _stamp(h.last_success),
                         "lastError": h.last_error,
-                        "lastErrorAt": h.last_error_at.isoformat() if h.last_error_at else None,
+                        "lastErrorAt": _stamp(h.last_error_at),
                         "consecutiveFailures": h.failures,
                         "ageSeconds": int((now - h.last_success).total_seconds())
                         if h.last_success

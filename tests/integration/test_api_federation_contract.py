@@ -355,8 +355,8 @@ def test_registry_problems(
         (peer(), 400, "DUPLICATE_PEER"),
         (
             peer(did="did:web:127.0.0.1%3A19998", baseUrl="http://127.0.0.1:19998"),
-            409,
-            "CONFLICT",
+            400,
+            "DUPLICATE_PEER",
         ),
         (
             peer(
