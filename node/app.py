@@ -38,6 +38,7 @@ PUBLIC_ENDPOINTS = frozenset(
     {
         "identity.did_document",
         "identity.aeo_context_document",
+        "identity.mra_context_document",
         "status_lists.get_status_list",
         "health.health",
         "health.live",

@@ -31,7 +31,7 @@ from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
 from credentials.strict_json import JSONObject, JSONValue, loads_object
 
-__all__ = ["mra_subject_schema", "validate_mra_subject"]
+__all__ = ["mra_context", "mra_subject_schema", "validate_mra_subject"]
 
 _SCHEMA_FILE = ("schemas", "mra-subject.schema.json")
 _MAX_SHOWN = 80
@@ -49,6 +49,22 @@ def _schema() -> JSONObject:
 def _validator() -> Any:
     jsonschema.Draft202012Validator.check_schema(_schema())
     return jsonschema.Draft202012Validator(_schema())
+
+
+@functools.cache
+def _context() -> JSONObject:
+    raw = resources.files("registry").joinpath("contexts", "mra-v1.jsonld").read_bytes()
+    return loads_object(raw)
+
+
+def mra_context() -> JSONObject:
+    """Return the MRA JSON-LD context document (a copy), served by the node.
+
+    Raises:
+        MalformedJSONError: The bundled file is damaged (an installation problem).
+
+    """
+    return copy.deepcopy(_context())
 
 
 def mra_subject_schema() -> JSONObject:

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, json
 
 from credentials.aeo import aeo_context
 from node.api.common import services
+from registry._mra_schema import mra_context
 
 __all__ = ["make_blueprint"]
 
@@ -24,6 +25,12 @@ def make_blueprint() -> Blueprint:
     @bp.get("/contexts/aeo/v1")
     def aeo_context_document() -> Response:
         response = Response(json.dumps(aeo_context()), mimetype="application/ld+json")
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+    @bp.get("/contexts/mra/v1")
+    def mra_context_document() -> Response:
+        response = Response(json.dumps(mra_context()), mimetype="application/ld+json")
         response.headers["Cache-Control"] = "public, max-age=86400"
         return response
 

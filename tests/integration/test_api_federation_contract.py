@@ -954,3 +954,9 @@ def test_metrics_expose_peer_health(client: Any, admin_headers: dict[str, str]) 
     assert 'trustlane_peer_trusted{peer="nowhere"} 0.0' in text
     assert 'trustlane_peer_sync_failures{peer="nowhere",resource="did_document"} 1.0' in text
     assert client.get("/metrics").status_code == 401
+
+
+def test_mra_context_is_served(client: Any) -> None:
+    response = client.get("/contexts/mra/v1")
+    assert_matches_openapi(response, "get", "/contexts/mra/v1")
+    assert "MutualRecognitionAgreement" in response.get_json()["@context"]

@@ -1077,3 +1077,19 @@ def test_recognised_iff_level_and_a_role_are_covered(
     assert result.benefits == (EU_US_BENEFITS if expected else frozenset())
     if not expected:
         assert result.check.code == "OUT_OF_SCOPE"
+
+
+def test_mra_context_defines_every_term_used() -> None:
+    from registry._mra_schema import mra_context
+
+    context = mra_context()["@context"]
+    assert context["@protected"] is True
+    recognition = context["recognitions"]["@context"]
+    programme = recognition["programmes"]["@context"]
+    schema = mra_subject_schema()
+    top = set(schema["properties"]) - {"id", "type"}
+    assert top <= set(context), top - set(context)
+    assert set(schema["$defs"]["recognition"]["properties"]) <= set(recognition)
+    assert set(schema["$defs"]["programmeScope"]["properties"]) <= set(programme)
+    assert {"MutualRecognitionAgreement", "MutualRecognitionTerminationNotice"} <= set(context)
+    assert {"terminatingParty", "noticeGivenAt"} <= set(context)
