@@ -28,6 +28,12 @@ _UNAUTHENTICATED = {
 }
 
 
+def _refused(error: RequestSignatureError) -> ApiError:
+    """401 when who sent the request is in doubt, 400 when a peer's request is unacceptable."""
+    status = 401 if error.code in _UNAUTHENTICATED else 400
+    return ApiError(status, error.code, error.message, challenge=_CHALLENGE)
+
+
 def make_blueprint() -> Blueprint:
     """The ``/federation`` blueprint."""
     bp = Blueprint("federation", __name__)
@@ -40,8 +46,7 @@ def make_blueprint() -> Blueprint:
         try:
             accepted = services().push.receive(headers=dict(request.headers), body=data)
         except RequestSignatureError as e:
-            status = 401 if e.code in _UNAUTHENTICATED else 400
-            raise ApiError(status, e.code, e.message, challenge=_CHALLENGE) from e
+            raise _refused(e) from e
         return jsonify({"accepted": True, "id": accepted.event.id}), 202
 
     @bp.get("/federation/agreements/<path:agreement_id>")
@@ -70,8 +75,7 @@ def make_blueprint() -> Blueprint:
                 headers=dict(request.headers), body=data, path=AGREEMENTS_PATH, tag=AGREEMENT_TAG
             )
         except RequestSignatureError as e:
-            status = 401 if e.code in _UNAUTHENTICATED else 400
-            raise ApiError(status, e.code, e.message, challenge=_CHALLENGE) from e
+            raise _refused(e) from e
         document = loads_object(data, max_bytes=MAX_DOCUMENT_BYTES)
         state = svc.agreements.receive_from_peer(document, sender=sender)
         return jsonify({"accepted": True, "state": state}), 202

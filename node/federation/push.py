@@ -120,36 +120,34 @@ class PushService:
             occurred_at=self._clock().replace(microsecond=0),
             extensions={"newKey": new_key},
         )
-        accepted = []
-        for peer in self._peers.peers():
-            if not peer.trusted:
-                continue
-            url = peer.base_url + EVENTS_PATH
-            try:
-                body, headers = build_signed_event(
-                    event, url=url, key=previous.key, key_id=previous.did_web_vm, now=self._clock()
-                )
-                self._fetcher.post(url, body=body, headers=headers, ca_bundle=peer.ca_bundle)
-            except TrustlaneError as e:
-                log.warning("key announcement to %s failed: %s", url, e.diagnostics())
-                continue
-            accepted.append(peer.did)
-        return accepted
+        return [
+            peer.did
+            for peer in self._peers.peers()
+            if peer.trusted and self._post_event(peer.base_url, peer.ca_bundle, event, previous)
+        ]
 
     def _send(self, base_url: str, ca_bundle: str | None, event: FederationEvent) -> None:
+        try:
+            self._post_event(base_url, ca_bundle, event, self._identity.current())
+        except Exception:
+            # A thread-pool task must not fail silently: the pull is the fallback, but the
+            # operator has to see why the push did not go out.
+            log.exception("push to %s failed unexpectedly", base_url + EVENTS_PATH)
+
+    def _post_event(
+        self, base_url: str, ca_bundle: str | None, event: FederationEvent, signer: SigningKey
+    ) -> bool:
+        """Sign ``event`` with ``signer`` and POST it to a peer; False (logged) on failure."""
         url = base_url + EVENTS_PATH
         try:
-            signer = self._identity.current()
             body, headers = build_signed_event(
                 event, url=url, key=signer.key, key_id=signer.did_web_vm, now=self._clock()
             )
             self._fetcher.post(url, body=body, headers=headers, ca_bundle=ca_bundle)
         except TrustlaneError as e:
-            log.warning("push to %s failed: %s", url, e.diagnostics())
-        except Exception:
-            # A thread-pool task must not fail silently: the pull is the fallback, but the
-            # operator has to see why the push did not go out.
-            log.exception("push to %s failed unexpectedly", url)
+            log.warning("push of %s to %s failed: %s", event.type.value, url, e.diagnostics())
+            return False
+        return True
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait (bounded) for queued pushes; used at shutdown and in tests."""

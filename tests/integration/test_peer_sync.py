@@ -215,17 +215,17 @@ def test_termination_takes_effect_after_the_notice_period(net: Any) -> None:
         eu.agreements.terminate(agreement.id, actor="test")
 
 
-def test_agreement_documents_are_delivered_as_signed_requests(net: Any) -> None:
-    sim, eu, us, jp = net
-    proposal = us.agreements.propose(
+def _us_proposes(us: NodeServices, eu: NodeServices, *, level: str, role: str) -> Any:
+    """US proposes that EU recognise its CTPAT ``level`` for ``role`` (delivered to EU)."""
+    return us.agreements.propose(
         peer_did=eu.identity.did,
         recognitions=[
             {
                 "recognisingParty": eu.identity.did,
                 "issuingParty": us.identity.did,
-                "programmes": [{"programme": "CTPAT", "levels": ["Tier3"]}],
+                "programmes": [{"programme": "CTPAT", "levels": [level]}],
                 "credentialTypes": ["AEOCertificate"],
-                "roles": ["importer"],
+                "roles": [role],
                 "benefits": ["priority-processing"],
             }
         ],
@@ -234,6 +234,11 @@ def test_agreement_documents_are_delivered_as_signed_requests(net: Any) -> None:
         notice_period_days=10,
         actor="test",
     )
+
+
+def test_agreement_documents_are_delivered_as_signed_requests(net: Any) -> None:
+    sim, eu, us, jp = net
+    proposal = _us_proposes(us, eu, level="Tier3", role="importer")
     agreement_id = proposal["credentialSubject"]["id"]
     # EU got it without anyone handing it over: pending, for review.
     assert eu.agreements.get(agreement_id).state == "pending"
@@ -287,23 +292,7 @@ def test_unannounced_key_rotation_makes_the_peer_untrusted(net: Any) -> None:
 
 def test_a_lost_countersignature_is_pulled_by_the_sync_job(net: Any) -> None:
     sim, eu, us, _ = net
-    proposal = us.agreements.propose(
-        peer_did=eu.identity.did,
-        recognitions=[
-            {
-                "recognisingParty": eu.identity.did,
-                "issuingParty": us.identity.did,
-                "programmes": [{"programme": "CTPAT", "levels": ["Tier2"]}],
-                "credentialTypes": ["AEOCertificate"],
-                "roles": ["exporter"],
-                "benefits": ["priority-processing"],
-            }
-        ],
-        effective_from=datetime.now(UTC),
-        effective_until=None,
-        notice_period_days=10,
-        actor="test",
-    )
+    proposal = _us_proposes(us, eu, level="Tier2", role="exporter")
     agreement_id = proposal["credentialSubject"]["id"]
     sim.behaviour[us.settings.base_url] = Behaviour(down=True)
     eu.agreements.countersign(agreement_id, actor="test")  # the delivery to US is lost
