@@ -7,12 +7,12 @@ directly by tests; nothing here reads files or the environment.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from credentials.errors import MalformedInputError
+from registry import peer_origin
 
 __all__ = ["DEFAULT_PASSPHRASE_ENV", "NodeSettings", "did_web_for", "is_loopback_url"]
 
@@ -51,14 +51,12 @@ def did_web_for(base_url: str) -> str:
 
 
 def is_loopback_url(base_url: str) -> bool:
-    """Tell whether ``base_url`` names this machine only (localhost or a loopback IP)."""
-    host = urlsplit(base_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Tell whether ``base_url`` names this machine only (``localhost``, 127.0.0.0/8, ::1).
+
+    The same test decides where plain http is allowed to peers
+    (:func:`registry.peer_origin.is_loopback_url`).
+    """
+    return peer_origin.is_loopback_url(base_url)
 
 
 @dataclass(frozen=True)
@@ -83,6 +81,13 @@ class NodeSettings:
         credential_valid_days: Default validity of issued AEO credentials.
         max_request_bytes: Largest accepted request body.
         clock_skew_seconds: Tolerance for times slightly in the future.
+        request_read_timeout_seconds: Longest time to receive one complete request (TLS
+            handshake, request line, headers and body); a slower client is answered 408 and
+            disconnected (ADR 0002).
+        keepalive_seconds: How long an idle HTTP keep-alive connection waits for its next
+            request.
+        server_threads: Threads per server worker that run complete requests.
+        server_max_connections: Open connections per server worker; more are refused.
     """
 
     name: str
@@ -101,6 +106,10 @@ class NodeSettings:
     credential_valid_days: int = 3 * 365
     max_request_bytes: int = 1024 * 1024
     clock_skew_seconds: int = 300
+    request_read_timeout_seconds: float = 10.0
+    keepalive_seconds: float = 5.0
+    server_threads: int = 8
+    server_max_connections: int = 1000
     did: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +125,10 @@ class NodeSettings:
             "status_list_cache_seconds",
             "credential_valid_days",
             "max_request_bytes",
+            "request_read_timeout_seconds",
+            "keepalive_seconds",
+            "server_threads",
+            "server_max_connections",
         ):
             if getattr(self, name) <= 0:
                 raise _config_error(f"{name} must be positive")

@@ -171,8 +171,10 @@ class NodeProcess:
                 http.headers["Authorization"] = f"Bearer {token}"
             yield http
 
-    def start(self, workers: int = 2, timeout: float = START_TIMEOUT) -> None:
-        """Start ``trustlane node serve`` and wait until ``/health`` answers 200."""
+    def start(
+        self, workers: int = 2, timeout: float = START_TIMEOUT, serve_args: tuple[str, ...] = ()
+    ) -> None:
+        """Start ``trustlane node serve [serve_args]`` and wait until ``/health`` answers 200."""
         assert not self.running, "node already running"
         # Each node gets its own gunicorn control socket directory (short path: AF_UNIX).
         self._runtime_dir = tempfile.mkdtemp(prefix="tlrt")
@@ -189,6 +191,7 @@ class NodeProcess:
             str(self.port),
             "--workers",
             str(workers),
+            *serve_args,
         ]
         with self.log_path.open("ab") as log:
             log.write(f"--- start {' '.join(args[1:])}\n".encode())
