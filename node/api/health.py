@@ -1,19 +1,23 @@
-"""Health and the OpenAPI document."""
+"""Health (readiness and liveness) and the OpenAPI document."""
 
 from __future__ import annotations
 
 import functools
 import json
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
+from flask import Blueprint, Response, current_app, jsonify
 
 from node.api.common import services
-from node.storage.db import StorageError
+from node.api.errors import problem
+from node.services.readiness import SchedulerProbe, check_readiness
 
-__all__ = ["make_blueprint", "openapi_document"]
+__all__ = ["SCHEDULER_PROBE", "make_blueprint", "openapi_document"]
+
+# Where create_app() keeps the SchedulerProbe of this worker's sync scheduler (when it runs).
+SCHEDULER_PROBE = "trustlane-scheduler-probe"
 
 
 @functools.cache
@@ -30,17 +34,30 @@ def make_blueprint() -> Blueprint:
     bp = Blueprint("health", __name__)
 
     @bp.get("/health")
-    def health() -> tuple[Response, int]:
+    def health() -> Response:
+        # Readiness: database, schema at head, signing key, sync scheduler (see readiness.py).
         svc = services()
-        try:
-            with svc.db.read() as conn:
-                conn.execute(text("SELECT 1"))
-            database = "ok"
-        except StorageError:
-            database = "unavailable"
-        ok = database == "ok"
-        body = {"status": "ok" if ok else "degraded", "did": svc.identity.did, "database": database}
-        return jsonify(body), 200 if ok else 503
+        probe = current_app.extensions.get(SCHEDULER_PROBE)
+        readiness = check_readiness(
+            db=svc.db,
+            identity=svc.identity,
+            sync_interval=timedelta(seconds=svc.federation.sync.interval_seconds),
+            sync_jitter=timedelta(seconds=svc.federation.sync.jitter_seconds),
+            scheduler=probe if isinstance(probe, SchedulerProbe) else None,
+            scheduler_disabled_reason="testing" if current_app.testing else "jobs not started",
+        )
+        if readiness.ready:
+            return jsonify(
+                {"status": "ok", "did": svc.identity.did, "checks": readiness.checks_json()}
+            )
+        return problem(
+            503,
+            "NOT_READY",
+            "not ready: " + readiness.summary(),
+            did=svc.identity.did,
+            failing=readiness.failing,
+            checks=readiness.checks_json(),
+        )
 
     @bp.get("/health/live")
     def live() -> Response:

@@ -4,6 +4,14 @@ Allocation picks a random index and relies on the (list, index) primary key for 
 across processes; a collision is retried inside a savepoint. A list is considered full at
 half its size, so that random picks stay cheap and indexes stay unpredictable; a new list is
 then opened. Rows are never deleted: an index is never reused.
+
+Each purpose has one row in ``status_list_heads`` (created by migration 0005) naming its open
+list. Writers read it without a lock while that list has room. Opening a list happens only
+under ``SELECT ... FOR UPDATE`` on that row, and only if the row still names the list the
+writer found full (or none). A writer that waited for the lock therefore finds the list that
+a concurrent writer opened and shares it. Concurrent writers, in any number of processes or
+replicas, share one open list per purpose, and a list is never left with a handful of entries
+that would narrow down who holds them. SQLite serialises writers anyway (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -17,7 +25,13 @@ from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
-from node.storage.schema import status_entries, status_list_versions, status_lists
+from node.storage.schema import (
+    status_entries,
+    status_list_heads,
+    status_list_versions,
+    status_lists,
+)
+from node.storage.trust_repo import mark_trust_changed
 
 __all__ = [
     "allocate_index",
@@ -36,40 +50,95 @@ __all__ = [
 _MAX_ATTEMPTS = 64
 
 
-def _open_list(conn: Connection, purpose: str, size: int, now: datetime) -> str:
-    count = conn.execute(
-        select(func.count()).select_from(status_lists).where(status_lists.c.purpose == purpose)
-    ).scalar_one()
-    list_id = f"{purpose}-{count + 1}"
-    conn.execute(
-        status_lists.insert().values(
-            id=list_id, purpose=purpose, size=size, created_at=now, latest_version=0
-        )
+def _used(conn: Connection, list_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(status_entries)
+            .where(status_entries.c.list_id == list_id)
+        ).scalar_one()
     )
-    return list_id
+
+
+def _open_list_of(conn: Connection, purpose: str) -> tuple[str, int] | None:
+    """The open list of ``purpose`` and its size, read without a lock (None: no list yet)."""
+    row = conn.execute(
+        select(status_lists.c.id, status_lists.c.size)
+        .select_from(
+            status_list_heads.join(status_lists, status_lists.c.id == status_list_heads.c.list_id)
+        )
+        .where(status_list_heads.c.purpose == purpose)
+    ).first()
+    return None if row is None else (row.id, row.size)
+
+
+def _lock_head(conn: Connection, purpose: str) -> tuple[str | None, int]:
+    """Lock the purpose's head row until the transaction ends (it is created if missing).
+
+    Migration 0005 creates the rows of both purposes; a missing row (another purpose) is
+    created here, its list count taken from the lists that exist.
+
+    Returns:
+        ``(open list id or None, lists opened so far)``.
+    """
+    locked = (
+        select(status_list_heads.c.list_id, status_list_heads.c.lists_opened)
+        .where(status_list_heads.c.purpose == purpose)
+        .with_for_update()
+    )
+    row = conn.execute(locked).first()
+    if row is None:
+        opened = conn.execute(
+            select(func.count()).select_from(status_lists).where(status_lists.c.purpose == purpose)
+        ).scalar_one()
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    status_list_heads.insert().values(
+                        purpose=purpose, list_id=None, lists_opened=opened
+                    )
+                )
+        except IntegrityError:
+            pass  # A concurrent writer created it: the lock below waits for that writer.
+        row = conn.execute(locked).one()
+    return row.list_id, int(row.lists_opened)
 
 
 def _current_list(conn: Connection, purpose: str, size: int, now: datetime) -> tuple[str, int]:
-    row = conn.execute(
-        select(status_lists.c.id, status_lists.c.size)
-        .where(status_lists.c.purpose == purpose)
-        .order_by(status_lists.c.created_at.desc(), status_lists.c.id.desc())
-        .limit(1)
-    ).first()
-    if row is not None:
-        used = conn.execute(
-            select(func.count())
-            .select_from(status_entries)
-            .where(status_entries.c.list_id == row.id)
-        ).scalar_one()
-        if used < row.size // 2:
-            return row.id, row.size
-    try:
-        with conn.begin_nested():
-            return _open_list(conn, purpose, size, now), size
-    except IntegrityError:
-        # Another process opened the same list id first: use it.
-        return _current_list(conn, purpose, size, now)
+    seen = _open_list_of(conn, purpose)
+    if seen is not None and _used(conn, seen[0]) < seen[1] // 2:
+        return seen
+    # No list yet, or the open one is full: open the next one under the head's row lock.
+    head_list, opened = _lock_head(conn, purpose)
+    if head_list is not None and (seen is None or head_list != seen[0]):
+        # A concurrent writer opened a list after we looked (and committed before our lock
+        # was granted): share it rather than open another.
+        shared = _open_list_of(conn, purpose)
+        assert shared is not None  # noqa: S101 - the head names an existing list (foreign key)
+        return shared
+    number = opened + 1
+    while True:
+        list_id = f"{purpose}-{number}"
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    status_lists.insert().values(
+                        id=list_id, purpose=purpose, size=size, created_at=now, latest_version=0
+                    )
+                )
+            break
+        except IntegrityError:
+            # Taken by a writer that does not keep the head (a node older than migration
+            # 0005 during a rolling upgrade): continue the numbering after it.
+            if number - opened >= _MAX_ATTEMPTS:
+                raise
+            number += 1
+    conn.execute(
+        update(status_list_heads)
+        .where(status_list_heads.c.purpose == purpose)
+        .values(list_id=list_id, lists_opened=number)
+    )
+    return list_id, size
 
 
 def allocate_index(
@@ -82,6 +151,11 @@ def allocate_index(
     randbelow: Callable[[int], int] = secrets.randbelow,
 ) -> tuple[str, int, bool]:
     """Allocate a fresh random index for ``credential_id`` in a list of ``purpose``.
+
+    The index goes into the purpose's open list, shared by every concurrent writer; when that
+    list is full, exactly one new list is opened (see the module docstring). Opening a list
+    holds the purpose's head row lock until the transaction ends, so a transaction that
+    allocates for several purposes must go through them in sorted order (no lock cycles).
 
     Returns:
         ``(list_id, index, needs_first_version)``; when the last is True the list has never
@@ -203,6 +277,7 @@ def lock_list(conn: Connection, list_id: str) -> int:
 
 def insert_version(conn: Connection, record: StatusListVersionRecord) -> None:
     """Store a newly published version and make it the latest (call after lock_list)."""
+    mark_trust_changed(conn)
     conn.execute(
         status_list_versions.insert().values(
             list_id=record.list_id,

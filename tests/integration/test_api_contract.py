@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import create_engine
 
 from credentials.aeo import aeo_subject_schema
-from node.app import PUBLIC_ENDPOINTS
+from node.app import PUBLIC_ENDPOINTS, create_app
 from node.services.tokens import SCOPES
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
@@ -75,11 +75,9 @@ def _openapi_template(rule: str) -> str:
 
 
 def _routes(app: Flask) -> dict[tuple[str, str], str]:
-    """(OpenAPI path, method) -> endpoint, for every rule except static files."""
+    """(OpenAPI path, method) -> endpoint, for every rule of the app (none is exempt)."""
     routes = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             routes[(_openapi_template(rule.rule), method.lower())] = rule.endpoint
     return routes
@@ -205,9 +203,8 @@ def test_operations_are_well_formed() -> None:
                 for media in response.get("content", {}):
                     assert re.fullmatch(r"[a-z]+/[a-z0-9.+-]+", media), f"{where}: {media}"
                 if int(status) >= 400:
-                    assert "application/problem+json" in response["content"] or (
-                        path == "/health" or status == "422"
-                    ), f"{where} {status} is not a problem"
+                    problem = "application/problem+json" in response["content"]
+                    assert problem or status == "422", f"{where} {status} is not a problem"
     assert len(operation_ids) == len(set(operation_ids)), "operationId must be unique"
     for name, response in doc["components"]["responses"].items():
         schema = response["content"]["application/problem+json"]["schema"]
@@ -230,6 +227,34 @@ def test_every_route_is_documented_and_every_documented_operation_exists(app: Fl
     documented = set(_operations())
     assert routes - documented == set(), "routes missing from openapi.json"
     assert documented - routes == set(), "documented operations the app does not have"
+
+
+def test_openapi_template_conversion() -> None:
+    assert _openapi_template("/status-lists/<list_id>") == "/status-lists/{listId}"
+    assert _openapi_template("/credentials/<path:credential_id>") == "/credentials/{credentialId}"
+    assert _openapi_template("/static/<path:filename>") == "/static/{filename}"
+
+
+def test_no_static_file_route(
+    node: tuple[NodeServices, str],
+    admin_headers: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Flask's default /static/<path:filename> served cwd/static/ to any token holder.
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "secret.txt").write_text("do not serve", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    app = create_app(node[0], testing=True)  # built here, so that cwd would be its root
+    assert app.static_folder is None
+    assert "static" not in app.view_functions
+    assert all(not rule.rule.startswith("/static") for rule in app.url_map.iter_rules())
+    client = app.test_client()
+    for headers in ({}, admin_headers):
+        response = client.get("/static/secret.txt", headers=headers)
+        assert response.status_code == 404
+        assert b"do not serve" not in response.get_data()
+        assert_matches_component_response(response, "NotFound")
 
 
 def test_every_protected_view_checks_its_scopes(app: Flask) -> None:
@@ -474,7 +499,9 @@ def test_database_down_gives_documented_503s(
         health = client.get("/health")
         assert health.status_code == 503
         assert_matches_openapi(health, "get", "/health")
-        assert health.get_json()["database"] == "unavailable"
+        assert "failing" in health.get_json()
+        assert health.get_json()["failing"][0] == "database"
+        assert health.get_json()["checks"]["database"]["status"] == "failed"
 
         did = client.get("/.well-known/did.json")
         assert did.status_code == 503
