@@ -31,7 +31,7 @@ import nacl.signing
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench import federation_bench, http_bench
+from bench import drip_bench, federation_bench, http_bench
 from credentials.data_integrity import DIDKeyResolver
 from credentials.keys import PrivateKey, b58decode
 from credentials.signing import sign_credential
@@ -240,6 +240,7 @@ def main() -> None:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         lines += http_bench.run()
+        lines += drip_bench.run()
         lines += federation_bench.run()
     text = "\n".join(lines)
     print(text)

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias
-from urllib.parse import urlsplit
 
 # Untyped unless types-jsonschema is installed; with the stubs the ignore is simply unused.
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
@@ -25,7 +24,7 @@ import jsonschema  # type: ignore[import-untyped, unused-ignore]
 from credentials.errors import MalformedInputError
 from credentials.keys import PublicKey
 from credentials.strict_json import JSONObject, loads_object
-from federation_config.settings import is_loopback_url
+from registry.peer_origin import did_web_origin, peer_url_issue
 
 ENV_SETTINGS = ("base_url", "push_url")
 MAX_REFERENCED_BYTES = 4 * 1024 * 1024
@@ -65,22 +64,24 @@ def peer_env_var(peer_name: str, setting: str) -> str:
 # Rules shared with the dataclasses. Each returns or yields what is wrong, never raises.
 
 
-def url_issue(url: str, *, origin: bool) -> str | None:
-    """Say what is wrong with a peer URL (None: nothing)."""
-    parts = urlsplit(url)
+def url_issue(url: str, *, origin: bool, self_did: object = None) -> str | None:
+    """Say what is wrong with a peer URL (None: nothing).
+
+    The rule is :func:`registry.peer_origin.peer_url_issue`, the one the node applies when
+    it adds a peer. This node's base URL is the origin ``self_did`` names; without it (or
+    with an unusable one) plain http is judged by the peer's host alone.
+    """
+    return peer_url_issue(url, node_base_url=node_origin(self_did), origin=origin)
+
+
+def node_origin(self_did: object) -> str | None:
+    """The origin this node's ``self_did`` names, or None (not given, or not a did:web)."""
+    if not isinstance(self_did, str):
+        return None
     try:
-        parts.port  # noqa: B018 - evaluated for its ValueError on a bad port.
-    except ValueError:
-        return f"has an invalid port (got {shown(url)})"
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return f"must be an http(s) URL with a host (got {shown(url)})"
-    if parts.username is not None or parts.fragment:
-        return f"must not hold user info or a fragment (got {shown(url)})"
-    if origin and (parts.path not in ("", "/") or parts.query):
-        return f"must be an origin: scheme, host and port only (got {shown(url)})"
-    if parts.scheme == "http" and not is_loopback_url(url):
-        return f"must use https: plain http is allowed only to a loopback host (got {shown(url)})"
-    return None
+        return did_web_origin(self_did)
+    except MalformedInputError:
+        return None
 
 
 def multikey_issue(value: str) -> str | None:
@@ -364,10 +365,12 @@ class Checker:
 
     def _check_peers(self, peers: object, self_did: object) -> None:
         tables = [_table(p) for p in peers] if isinstance(peers, list) else []
+        node_did = self_did if self.clean(("federation", "self_did")) else None
         for i, peer in enumerate(tables):
             for key in ("base_url", "push_url"):
                 if isinstance(peer.get(key), str) and self.clean(("peers", i, key)):
-                    self._add(("peers", i, key), url_issue(peer[key], origin=key == "base_url"))
+                    issue = url_issue(peer[key], origin=key == "base_url", self_did=node_did)
+                    self._add(("peers", i, key), issue)
             keys = peer.get("key_fingerprints")
             for j, key in enumerate(keys if isinstance(keys, list) else []):
                 at = ("peers", i, "key_fingerprints", j)

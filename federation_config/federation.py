@@ -287,8 +287,10 @@ class FederationSettings:
         self_did: This node's own did:web if the file states it (see :meth:`check_node_did`).
 
     Raises:
-        ConfigError: The name is blank, peers repeat a name or DID (or are this node), or a
-            freshness limit is shorter than one sync period.
+        ConfigError: The name is blank, peers repeat a name or DID (or are this node), a
+            peer is reached over plain http while ``self_did`` is not a loopback node (see
+            :func:`registry.peer_origin.check_peer_base_url`), or a freshness limit is
+            shorter than one sync period.
     """
 
     name: str
@@ -304,6 +306,13 @@ class FederationSettings:
         names, dids = [p.name for p in self.peers], [p.did for p in self.peers]
         for i, key, message in checks.peer_conflicts(names, dids, self.self_did):
             issues.append((f"peers[{i}].{key}", message))
+        for i, peer in enumerate(self.peers):  # Plain http only if this node is on loopback.
+            for key, url in (("base_url", peer.base_url), ("push_url", peer.push_url)):
+                issue = url and checks.url_issue(
+                    url, origin=key == "base_url", self_did=self.self_did
+                )
+                if issue:
+                    issues.append((f"peers[{i}].{key}", issue))
         period = self.sync.interval_seconds + self.sync.jitter_seconds
         fresh = self.freshness
         stale = checks.freshness_issues(

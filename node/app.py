@@ -28,6 +28,7 @@ from node.api import (
 from node.api.common import authenticated
 from node.api.errors import register_error_handlers
 from node.federation.scheduler import start_scheduler
+from node.services.readiness import SchedulerProbe
 from node.wiring import NodeServices, build_services
 
 __all__ = ["PUBLIC_ENDPOINTS", "create_app", "create_app_from_environment"]
@@ -40,6 +41,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "identity.aeo_context_document",
         "identity.mra_context_document",
         "status_lists.get_status_list",
+        "status_lists.list_status_lists",
         "health.health",
         "health.live",
         "health.openapi",
@@ -53,7 +55,8 @@ PUBLIC_ENDPOINTS = frozenset(
 
 def create_app(services: NodeServices, *, testing: bool = False, start_jobs: bool = False) -> Flask:
     """Build the app around ``services``; ``start_jobs`` starts the federation sync job."""
-    app = Flask("trustlane")
+    # No static folder: Flask's default ``/static/<path>`` route would serve ``cwd/static``.
+    app = Flask("trustlane", static_folder=None)
     app.config.update(
         TESTING=testing,
         # One byte more than the limit, so that json_body() can tell "too large" from "exactly
@@ -92,7 +95,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
 
     if start_jobs and not testing:
         sync = services.federation.sync
-        app.extensions["trustlane-scheduler"] = start_scheduler(
+        scheduler = start_scheduler(
             services.db,
             services.peers,
             agreements=services.agreements,
@@ -100,6 +103,9 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
             jitter_seconds=sync.jitter_seconds,
             clock=services.clock,
         )
+        app.extensions["trustlane-scheduler"] = scheduler
+        # /health reports whether it still runs and when a sync round last ran.
+        app.extensions[health.SCHEDULER_PROBE] = SchedulerProbe(lambda: bool(scheduler.running))
     return app
 
 

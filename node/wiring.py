@@ -24,13 +24,16 @@ from node.federation.agreements import AgreementService
 from node.federation.fetcher import Fetcher, RequestsFetcher
 from node.federation.peers import PeerService
 from node.federation.push import PushService
+from node.federation.refetch import RefetchQueue
 from node.keystore import KeyStore, read_passphrase
 from node.services.identity import NodeIdentity
 from node.services.issuance import IssuanceService
 from node.services.status import StatusService
 from node.services.tokens import TokenAuthenticator, create_token
+from node.services.trust import TrustSnapshotSource
 from node.services.verification import VerificationService
 from node.storage.db import Database
+from registry.trust_snapshot import TrustLimits
 
 __all__ = ["NodeServices", "build_services", "init_node", "utcnow"]
 
@@ -57,6 +60,8 @@ class NodeServices:
     peers: PeerService
     agreements: AgreementService
     push: PushService
+    trust: TrustSnapshotSource
+    refetch: RefetchQueue
 
 
 def build_services(
@@ -94,6 +99,18 @@ def build_services(
         credential_valid_for=timedelta(days=settings.credential_valid_days),
     )
     federation = load_federation_settings(settings, environ)
+    trust = TrustSnapshotSource(
+        db=db,
+        did=settings.did,
+        base_url=settings.base_url,
+        limits=TrustLimits(
+            clock_skew=skew,
+            did_document_max_age=timedelta(
+                seconds=federation.freshness.did_document_max_age_seconds
+            ),
+            status_max_age=timedelta(seconds=federation.freshness.status_max_age_seconds),
+        ),
+    )
     peers = PeerService(
         db=db,
         identity=identity,
@@ -106,11 +123,11 @@ def build_services(
         freshness=federation.freshness,
         clock_skew=skew,
         clock=clock,
+        trust=trust,
     )
+    refetch = RefetchQueue(peers.sync_item, clock=clock)
     agreements = AgreementService(db=db, identity=identity, peers=peers, clock=clock)
-    verification = VerificationService(
-        identity=identity, status=status, clock_skew=skew, peers=peers, agreements=agreements
-    )
+    verification = VerificationService(trust=trust, clock_skew=skew, refetch=refetch.request)
     push = PushService(
         db=db,
         identity=identity,
@@ -119,6 +136,7 @@ def build_services(
         settings=federation.push,
         base_url=settings.base_url,
         clock=clock,
+        refetch=refetch.request,
     )
     status.listeners.append(push.on_status_change)
     agreements.deliver = push.deliver_document
@@ -136,6 +154,8 @@ def build_services(
         peers,
         agreements,
         push,
+        trust,
+        refetch,
     )
 
 

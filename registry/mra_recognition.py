@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from credentials.aeo import aeo_subject_of
@@ -67,11 +67,14 @@ from registry.mra import (
 )
 
 __all__ = [
+    "NOTICE_MAX_AGE",
     "TERMINATION_NOTICE_TYPE",
     "InForceStatus",
     "RecognitionFacts",
     "RecognitionResult",
+    "accept_termination_notice",
     "aeo_recognition_facts",
+    "agreement_formed_at",
     "build_termination_notice",
     "get_recognition_check",
     "mra_in_force",
@@ -232,6 +235,78 @@ def verify_termination_notice(
                 code="MRA_NOTICE_BACKDATED",
             )
     return given + mra.notice_period
+
+
+#: How old a termination notice may be when it arrives (a replayed old notice is refused).
+NOTICE_MAX_AGE = timedelta(days=30)
+
+
+def agreement_formed_at(document: JSONObject) -> datetime | None:
+    """When the agreement was formed: the latest ``created`` among its (verified) proofs."""
+    times = [
+        parse_datetime(created)
+        for proof in proofs_of(document)
+        if isinstance(created := proof.get("created"), str)
+    ]
+    return max(times) if times else None
+
+
+def accept_termination_notice(
+    document: JSONObject,
+    mra: MutualRecognitionAgreement,
+    *,
+    resolver: VerificationMethodResolver,
+    now: datetime,
+    delivered_by: str,
+    formed_at: datetime | None,
+    max_age: timedelta = NOTICE_MAX_AGE,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+) -> datetime:
+    """Decide whether a termination notice counts here; return when it takes effect.
+
+    On top of :func:`verify_termination_notice` (signature, party, not back-dated against
+    its own proof):
+
+    1. it was delivered by the terminating party itself (``delivered_by``: the DID that
+       signed the request or served the copy), never relayed by anyone else;
+    2. it is dated after the agreement's ``effectiveFrom`` and after the agreement was
+       formed (``formed_at``, the latest proof on the copy this node holds): a notice
+       dated before the state it ends cannot end it;
+    3. it is fresh: not older than ``max_age`` and not in the future beyond the skew.
+
+    Raises:
+        VerificationError: Any step fails (``MRA_NOTICE_RELAYED``, ``MRA_NOTICE_BACKDATED``,
+            ``MRA_NOTICE_STALE``), or as :func:`verify_termination_notice`.
+
+    """
+    try:
+        _, party, given = _parse_notice(document)
+    except MalformedInputError as e:
+        raise VerificationError(
+            f"not a valid notice: {e.message}", code="MRA_NOTICE_MALFORMED"
+        ) from e
+    # Step 1.
+    if delivered_by != party:
+        raise VerificationError(
+            f"a notice by {party} was delivered by {delivered_by}; only the terminating party "
+            "may deliver its notice",
+            code="MRA_NOTICE_RELAYED",
+        )
+    # Step 2.
+    if given < mra.effective_from or (formed_at is not None and given < formed_at - clock_skew):
+        raise VerificationError(
+            f"the notice is dated {format_datetime(given)}, before the agreement it would end "
+            f"(effective {format_datetime(mra.effective_from)})",
+            code="MRA_NOTICE_BACKDATED",
+        )
+    # Step 3.
+    if given > now + clock_skew or now - given > max_age:
+        raise VerificationError(
+            f"the notice is dated {format_datetime(given)}; notices are accepted up to "
+            f"{max_age} old and not from the future",
+            code="MRA_NOTICE_STALE",
+        )
+    return verify_termination_notice(document, mra, resolver=resolver, now=now)
 
 
 @dataclass(frozen=True)

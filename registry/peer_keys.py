@@ -2,14 +2,17 @@
 
 A peer is added with the Multikey fingerprints of its keys, obtained out of band. Then:
 
-1. First contact: the fetched did:web document must list exactly the pinned keys for
-   ``assertionMethod`` (no unpinned key, no pinned key missing).
+1. First contact: the fetched did:web document must list exactly the pinned keys, in any
+   verification relationship (no unpinned key, no pinned key missing): a key listed only
+   under ``authentication`` signs requests and announcements, so it is pinned like the rest.
 2. Later changes are accepted only when consistent with the rotation rules: every key the
    peer had is still listed (retired keys stay, so what they signed keeps verifying), at
    most :data:`MAX_NEW_KEYS_PER_SYNC` keys are new, and every new key was announced in a
    signed key-change event (the caller verifies that event and passes the announced keys),
-   or an administrator re-pinned the peer. A key may gain a ``revoked`` time but never
-   lose it or move it later.
+   or an administrator re-pinned the peer. A key that gains a relationship (moved from
+   ``authentication`` to ``assertionMethod``, say) is a key change and needs the same;
+   leaving one (a retired key leaves ``authentication``) takes power away and is allowed. A key
+   may gain a ``revoked`` time but never lose it or move it later.
 3. Anything else makes the peer untrusted, with the reason.
 
 No I/O and no clock: documents and times come from the caller.
@@ -75,6 +78,10 @@ class PeerKeys:
         return frozenset(
             k.multibase for k in self.keys.values() if "assertionMethod" in k.relationships
         )
+
+    def all_fingerprints(self) -> frozenset[str]:
+        """Multibase keys listed in any relationship (or in none)."""
+        return frozenset(k.multibase for k in self.keys.values())
 
     def resolve(self, vm_id: str, at: datetime | None) -> ResolvedVerificationMethod:
         """The method ``vm_id`` as of ``at`` (None: now).
@@ -155,7 +162,7 @@ def parse_did_document(document: JSONObject, expected_did: str) -> PeerKeys:
 
 
 def accept_first_contact(keys: PeerKeys, pinned: Iterable[str]) -> PeerKeys:
-    """Accept a first DID document only if its assertion keys are exactly the pinned ones.
+    """Accept a first DID document only if its keys are exactly the pinned ones.
 
     Raises:
         PinMismatchError: Names the unpinned and the missing keys.
@@ -163,7 +170,7 @@ def accept_first_contact(keys: PeerKeys, pinned: Iterable[str]) -> PeerKeys:
     pins = frozenset(pinned)
     if not pins:
         raise PinMismatchError(f"no keys pinned for {keys.did}; pin them out of band first")
-    listed = keys.assertion_fingerprints()
+    listed = keys.all_fingerprints()
     unpinned, missing = listed - pins, pins - listed
     if unpinned or missing:
         parts = []
@@ -201,12 +208,22 @@ def accept_key_change(
             raise KeyChangeRejectedError(f"{vm_id} now names a different key")
         if key.revoked is not None and (kept.revoked is None or kept.revoked > key.revoked):
             raise KeyChangeRejectedError(f"{vm_id} revocation was withdrawn or moved later")
+    allowed = frozenset(announced) | frozenset(repinned)
+    for vm_id, key in old.keys.items():
+        kept = new.keys[vm_id]
+        gained = kept.relationships - key.relationships
+        if gained and key.multibase not in allowed:
+            # Losing a relationship (a retired key leaves ``authentication``) takes power
+            # away; gaining one gives the key new power and is a key change.
+            raise KeyChangeRejectedError(
+                f"{vm_id} gained {', '.join(sorted(gained))} without a signed announcement "
+                "or re-pin"
+            )
     added = [k for vm_id, k in new.keys.items() if vm_id not in old.keys]
     if len(added) > MAX_NEW_KEYS_PER_SYNC:
         raise KeyChangeRejectedError(
             f"{len(added)} new keys at once; at most {MAX_NEW_KEYS_PER_SYNC} per sync"
         )
-    allowed = frozenset(announced) | frozenset(repinned)
     unannounced = sorted(k.multibase for k in added if k.multibase not in allowed)
     if unannounced:
         raise KeyChangeRejectedError(

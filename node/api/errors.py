@@ -15,7 +15,9 @@ from werkzeug.exceptions import HTTPException
 
 from credentials.aeo import SchemaValidationError
 from credentials.errors import MalformedInputError, TrustlaneError, VerificationError
+from node.federation.fetcher import FetchError
 from node.keystore import KeyStoreError
+from node.services.issuance import ReservedTypeError
 from node.services.status import NotFoundError, StatusConflictError
 from node.storage.db import StorageConflictError, StorageError
 
@@ -63,6 +65,10 @@ def _status_of(error: TrustlaneError) -> int:
         return 409
     if isinstance(error, StorageError | KeyStoreError):
         return 503
+    if isinstance(error, FetchError):
+        return 502  # a peer this request depends on cannot be reached or answered badly
+    if isinstance(error, ReservedTypeError):
+        return 422
     if isinstance(error, VerificationError):
         return 422
     if isinstance(error, MalformedInputError):

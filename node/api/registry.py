@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify
 
 from credentials.errors import MalformedInputError
-from node.api.common import json_body, member, require_scope, services
+from node.api.common import json_body, member, optional_time, require_scope, services
 from node.federation.scheduler import sync_agreements
 
 __all__ = ["make_blueprint"]
@@ -41,6 +41,27 @@ def make_blueprint() -> Blueprint:
             actor=f"token:{g.token.id}",
         )
         return jsonify({"peers": svc.peers.health()}), 201
+
+    @bp.post("/registry/peers/<name>/repin")
+    @require_scope("registry-admin")
+    def repin_peer(name: str) -> Response:
+        body = json_body()
+        keys = member(body, "keys", list)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise MalformedInputError(
+                "keys must be a non-empty list of Multikey strings", code="INVALID_MEMBER"
+            )
+        svc = services()
+        now = svc.clock()
+        peer = svc.peers.peer_named(name)
+        svc.peers.repin(
+            peer.did,
+            frozenset(keys),
+            now=now,
+            actor=f"token:{g.token.id}",
+            not_before=optional_time(body.get("notBefore"), "notBefore"),
+        )
+        return jsonify({"peers": svc.peers.health()})
 
     @bp.post("/registry/sync")
     @require_scope("registry-admin")

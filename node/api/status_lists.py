@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 
 from node.api.common import services
 from node.api.errors import ApiError
@@ -16,6 +16,15 @@ __all__ = ["make_blueprint"]
 def make_blueprint() -> Blueprint:
     """The ``/status-lists`` blueprint."""
     bp = Blueprint("status_lists", __name__)
+
+    @bp.get("/status-lists")
+    def list_status_lists() -> Response:
+        # Partners sync every list this node publishes, so that a credential on a list they
+        # have not seen yet is rare (verification never fetches; it answers unknown).
+        svc = services()
+        response = jsonify({"statusLists": svc.status.list_urls()})
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
 
     @bp.get("/status-lists/<list_id>")
     def get_status_list(list_id: str) -> Response:

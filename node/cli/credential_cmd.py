@@ -34,9 +34,14 @@ def _verify(args: argparse.Namespace) -> int:
         from node.cli.node_cmd import load_services
         from node.wiring import utcnow
 
-        outcome = load_services(args).verification.verify(
-            document, now=utcnow(), at=parse_at(args.at) if args.at else None
-        )
+        services = load_services(args)
+        at = parse_at(args.at) if args.at else None
+        outcome = services.verification.verify(document, now=utcnow(), at=at)
+        if outcome.refetch:
+            # A command, not a request: fetch the missing or stale lists now and ask again.
+            for url in sorted(outcome.refetch):
+                services.peers.sync_status_list(url, utcnow())
+            outcome = services.verification.verify(document, now=utcnow(), at=at)
         result, body = outcome.result, outcome.to_dict()
         benefits = sorted(outcome.benefits)
     else:

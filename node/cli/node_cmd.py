@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from federation_config.loader import load
 from federation_config.settings import NodeSettings
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
 from node.services.audit import verify_chain
+from node.services.reissue import reissue_signed_by
 from node.services.tokens import SCOPES, create_token, revoke_token
 from node.storage import tokens_repo
 from node.wiring import NodeServices, build_services, init_node, utcnow
@@ -59,6 +61,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--host", help="listen address (default: the base URL's host)")
     serve.add_argument("--port", type=int, help="listen port (default: the base URL's port)")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="longest time to receive one request; slower ones get 408 (default 10)",
+    )
     serve.set_defaults(func=_serve)
 
     rotate = command("rotate-key", "make a new assertion key current (old keys stay listed)")
@@ -125,6 +133,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load(_data_dir(args), os.environ)
+        if args.request_timeout is not None:
+            settings = dataclasses.replace(
+                settings, request_read_timeout_seconds=args.request_timeout
+            )
         # Fail before forking if the key store, database or federation file cannot be used,
         # and register the peers federation.toml lists.
         services = build_services(settings, os.environ)
@@ -150,9 +162,37 @@ def _rotate(args: argparse.Namespace) -> int:
 def _revoke_key(args: argparse.Namespace) -> int:
     services = load_services(args)
     since = parse_at(args.compromised_since)
-    if not services.identity.revoke_key(args.kid, since=since, now=utcnow(), actor="cli"):
+    now = utcnow()
+    if not any(k.kid == args.kid for k in services.identity.keys()):
         fail(f"no key {args.kid!r} on this node")
-    print_json({"kid": args.kid, "compromisedSince": args.compromised_since})
+    rotated = None
+    if services.identity.current().kid == args.kid:
+        # Nothing can be re-signed with a compromised key: rotate first, announced with the
+        # key peers still trust (it is not marked compromised until the next step).
+        previous = services.identity.current()
+        rotated = services.identity.add_key(now=now, actor="cli", make_current=True)
+        services.push.announce_key_rotation(
+            previous, services.identity.current().key.public_key.multibase
+        )
+    services.identity.revoke_key(args.kid, since=since, now=now, actor="cli")
+    report = reissue_signed_by(
+        args.kid,
+        db=services.db,
+        identity=services.identity,
+        status=services.status,
+        now=now,
+        actor="cli",
+    )
+    print_json(
+        {
+            "kid": args.kid,
+            "compromisedSince": args.compromised_since,
+            "rotatedTo": rotated,
+            "reissuedCredentials": report.credentials,
+            "republishedStatusLists": report.status_lists,
+            "notReissuable": list(report.not_reissuable),
+        }
+    )
     return EXIT_OK
 
 

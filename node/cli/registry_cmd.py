@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from credentials.errors import TrustlaneError
-from node.cli._io import EXIT_FAILED, EXIT_OK, fail, print_json
+from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
 from node.cli.node_cmd import load_services
 from node.wiring import utcnow
 
@@ -27,6 +27,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add.add_argument("--ca-bundle", help="PEM bundle to trust for this peer's TLS")
     add.set_defaults(func=_add)
+
+    repin = peer_sub.add_parser(
+        "repin", help="vouch for new keys of a peer (audited; accepted at its next sync)"
+    )
+    repin.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    repin.add_argument("--name", required=True, help="the peer's registry name")
+    repin.add_argument(
+        "--key", action="append", required=True, help="Multikey (z6Mk...) to accept, repeatable"
+    )
+    repin.add_argument(
+        "--not-before",
+        help="earliest proof time the keys may sign (default: now); proofs dated earlier fail",
+    )
+    repin.set_defaults(func=_repin)
 
     list_p = peer_sub.add_parser("list", help="peers with trust and sync health")
     list_p.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
@@ -52,6 +66,24 @@ def _add(args: argparse.Namespace) -> int:
     except TrustlaneError as e:
         fail(e.diagnostics())
     print(f"peer {args.name} added ({args.did}); it is trusted once its DID document matches")
+    return EXIT_OK
+
+
+def _repin(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    now = utcnow()
+    try:
+        not_before = parse_at(args.not_before) if args.not_before else None
+        peer = services.peers.peer_named(args.name)
+        services.peers.repin(
+            peer.did, frozenset(args.key), now=now, actor="cli", not_before=not_before
+        )
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    print(
+        f"peer {args.name}: {len(args.key)} key(s) re-pinned; they are accepted at the next "
+        "sync ('trustlane registry sync' to sync now)"
+    )
     return EXIT_OK
 
 

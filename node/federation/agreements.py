@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from credentials.errors import MalformedInputError, VerificationError
-from credentials.result import Check
 from credentials.strict_json import JSONObject, loads_object
 from node.federation.peers import PeerService
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
+from node.services.status import NotFoundError
+from node.services.trust import own_proof_value
 from node.storage import federation_repo as repo
 from node.storage.db import Database
 from node.storage.federation_repo import MRARecord
@@ -33,12 +34,10 @@ from registry.mra import (
 )
 from registry.mra_recognition import (
     TERMINATION_NOTICE_TYPE,
-    RecognitionResult,
-    aeo_recognition_facts,
+    accept_termination_notice,
+    agreement_formed_at,
     build_termination_notice,
-    get_recognition_check,
     sign_termination_notice,
-    verify_termination_notice,
 )
 
 __all__ = ["AgreementService"]
@@ -75,19 +74,43 @@ class AgreementService:
             )
         return next(p for p in mra.parties if p != self._identity.did)
 
-    def _store(self, document: JSONObject, state: str, now: datetime, actor: str) -> MRARecord:
+    def _store(
+        self,
+        document: JSONObject,
+        state: str,
+        now: datetime,
+        actor: str,
+        *,
+        own_proof: str | None = None,
+    ) -> MRARecord:
+        """Store an agreement; ``own_proof`` is set only by this node's own workflow."""
         mra = MutualRecognitionAgreement.from_dict(document)
-        record = MRARecord(
-            id=mra.id,
-            peer_did=self._other_party(mra),
-            state=state,
-            document=json.dumps(document, separators=(",", ":")),
-            termination_notice=None,
-            termination_effective=None,
-            updated_at=now,
-        )
         with self._db.write() as conn:
             existing = repo.get_mra(conn, mra.id)
+            recorded = own_proof or (existing.own_proof_value if existing else None)
+            carried = own_proof_value(document, self._identity.did)
+            if carried is not None and carried != recorded:
+                # Our key's signature, but not one our MRA workflow made (an issuer token
+                # minting an agreement, or a stolen key): it counts for nothing.
+                raise VerificationError(
+                    f"agreement {mra.id} carries a signature by this node that its MRA "
+                    "workflow did not make",
+                    code="MRA_NOT_OURS",
+                )
+            if state == "active" and carried is None:
+                raise VerificationError(
+                    f"agreement {mra.id} is not signed by this node", code="MRA_SIGNATURE_MISSING"
+                )
+            record = MRARecord(
+                id=mra.id,
+                peer_did=self._other_party(mra),
+                state=state,
+                document=json.dumps(document, separators=(",", ":")),
+                termination_notice=None,
+                termination_effective=None,
+                updated_at=now,
+                own_proof_value=recorded,
+            )
             if existing is not None and (existing.state, existing.document) == (
                 record.state,
                 record.document,
@@ -134,7 +157,9 @@ class AgreementService:
         proposal = propose_mra(
             unsigned, signer.key, verification_method=signer.did_web_vm, created=now
         )
-        self._store(proposal, "pending", now, actor)
+        self._store(
+            proposal, "pending", now, actor, own_proof=own_proof_value(proposal, self._identity.did)
+        )
         self._deliver(peer_did, proposal)
         return proposal
 
@@ -177,7 +202,9 @@ class AgreementService:
             resolver=self._peers,
         )
         verify_mra(signed, resolver=self._peers, now=now)
-        self._store(signed, "active", now, actor)
+        self._store(
+            signed, "active", now, actor, own_proof=own_proof_value(signed, self._identity.did)
+        )
         self._deliver(record.peer_did, signed)
         return signed
 
@@ -198,12 +225,27 @@ class AgreementService:
             verification_method=signer.did_web_vm,
             created=now,
         )
-        self.receive_termination(notice, actor=actor)
+        self.receive_termination(notice, actor=actor, delivered_by=self._identity.did)
         self._deliver(record.peer_did, notice)
         return notice
 
-    def receive_termination(self, notice: JSONObject, *, actor: str) -> datetime:
-        """Verify a termination notice (from either party) and record when it takes effect."""
+    def receive_termination(
+        self, notice: JSONObject, *, actor: str, delivered_by: str | None = None
+    ) -> datetime:
+        """Verify a termination notice and record when it takes effect.
+
+        Args:
+            notice: The signed notice.
+            actor: For the audit log.
+            delivered_by: Who handed it over: this node (its own notice), or the peer
+                that signed the request or served the copy. Only the terminating party
+                itself may deliver a notice (:func:`accept_termination_notice`). None: an
+                administrator hands over a notice received from the other party out of band.
+
+        Raises:
+            VerificationError: The notice does not count (see ``accept_termination_notice``).
+            MalformedInputError: Not a notice, or the agreement is not active here.
+        """
         now = self._clock()
         subject = notice.get("credentialSubject")
         agreement_id = subject.get("id") if isinstance(subject, dict) else None
@@ -216,15 +258,24 @@ class AgreementService:
             and record.termination_notice == text
             and record.termination_effective is not None
         ):
-            return record.termination_effective  # the same notice again (re-delivery)
+            effective_before: datetime = record.termination_effective
+            return effective_before  # the same notice again (re-delivery)
         if record.state != "active":
             # Only an agreement both parties signed can be terminated; a pending proposal is
             # withdrawn, never "terminated" (which would count as in force until it ends).
             raise MalformedInputError(
                 f"agreement {agreement_id} is {record.state}, not active", code="MRA_CONFLICT"
             )
-        mra = MutualRecognitionAgreement.from_dict(loads_object(record.document))
-        effective = verify_termination_notice(notice, mra, resolver=self._peers, now=now)
+        document = loads_object(record.document)
+        mra = MutualRecognitionAgreement.from_dict(document)
+        effective = accept_termination_notice(
+            notice,
+            mra,
+            resolver=self._peers,
+            now=now,
+            delivered_by=record.peer_did if delivered_by is None else delivered_by,
+            formed_at=agreement_formed_at(document),
+        )
         with self._db.write() as conn:
             repo.put_mra(
                 conn,
@@ -236,6 +287,7 @@ class AgreementService:
                     termination_notice=text,
                     termination_effective=effective,
                     updated_at=now,
+                    own_proof_value=record.own_proof_value,
                 ),
             )
             record_event(
@@ -261,7 +313,11 @@ class AgreementService:
         actor = f"peer:{sender}"
         types = document.get("type")
         if isinstance(types, list) and TERMINATION_NOTICE_TYPE in types:
-            self.receive_termination(document, actor=actor)
+            if sender == self._identity.did:
+                raise VerificationError(
+                    "a peer cannot deliver this node's own notice", code="MRA_NOTICE_RELAYED"
+                )
+            self.receive_termination(document, actor=actor, delivered_by=sender)
             return "terminated"
         mra = MutualRecognitionAgreement.from_dict(document)
         if sender not in mra.parties or sender == self._identity.did:
@@ -283,7 +339,10 @@ class AgreementService:
             record = self.receive(document, actor=f"sync:{record.peer_did}")
         notice = theirs.get("terminationNotice")
         if record.state == "active" and isinstance(notice, dict):
-            self.receive_termination(notice, actor=f"sync:{record.peer_did}")
+            # Served by the peer itself at its pinned origin: the peer is the deliverer.
+            self.receive_termination(
+                notice, actor=f"sync:{record.peer_did}", delivered_by=record.peer_did
+            )
             record = self.get(record.id)
         return record.state
 
@@ -296,48 +355,15 @@ class AgreementService:
         """An agreement by id.
 
         Raises:
-            MalformedInputError: Unknown agreement (code ``UNKNOWN_MRA``).
+            NotFoundError: Unknown agreement (404).
         """
         with self._db.read() as conn:
             record = repo.get_mra(conn, agreement_id)
         if record is None:
-            raise MalformedInputError(f"no agreement {agreement_id}", code="UNKNOWN_MRA")
+            raise NotFoundError(f"no agreement {agreement_id} here")
         return record
 
     def list(self) -> list[MRARecord]:
         """Every agreement."""
         with self._db.read() as conn:
             return repo.list_mras(conn)
-
-    def recognition(
-        self, credential: JSONObject, issuer: str, *, at: datetime
-    ) -> RecognitionResult | Check:
-        """The ``recognition`` check of a peer's credential (with benefits when it passes)."""
-        try:
-            facts = aeo_recognition_facts(credential)
-        except MalformedInputError as e:
-            return Check.failed(
-                "recognition", "OUT_OF_SCOPE", f"not a recognisable credential: {e.message}"
-            )
-        mras: list[MutualRecognitionAgreement] = []
-        terminations: dict[str, datetime] = {}
-        with self._db.read() as conn:
-            records = repo.list_mras(conn, state="active") + repo.list_mras(
-                conn, state="terminated"
-            )
-        for record in records:
-            try:
-                mra = MutualRecognitionAgreement.from_dict(loads_object(record.document))
-            except (MalformedInputError, VerificationError):
-                continue
-            mras.append(mra)
-            if record.termination_effective is not None:
-                terminations[mra.id] = record.termination_effective
-        return get_recognition_check(
-            mras,
-            recognising_party=self._identity.did,
-            issuer=issuer,
-            at=at,
-            terminations=terminations,
-            **facts._asdict(),
-        )

@@ -7,6 +7,7 @@ every failure becomes a :class:`FetchError` with a reason fit for the health rep
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -58,21 +59,31 @@ class Fetcher(Protocol):
 
 
 class RequestsFetcher:
-    """:class:`Fetcher` over ``requests`` with a timeout and a response size cap."""
+    """:class:`Fetcher` over ``requests`` with a timeout and a response size cap.
+
+    ``timeout`` bounds each connect and read and also the whole body: an answer not complete
+    within ``timeout`` seconds of the request is a failure.
+    """
 
     def __init__(self, *, timeout: float = 10.0, max_bytes: int = 2 * 1024 * 1024) -> None:
         self._timeout = timeout
         self._max = max_bytes
 
-    def _read(self, response: requests.Response, url: str) -> bytes:
+    def _read(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        # read1 returns whatever one read gives, so a peer that drips its body a byte at a
+        # time is cut off at the total deadline, not only when a single read times out.
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(65536):
+        while True:
+            if time.monotonic() > deadline:
+                raise FetchError(f"{url}: no complete answer within {self._timeout} s")
+            chunk = response.raw.read1(65536, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
             size += len(chunk)
             if size > self._max:
                 raise FetchError(f"{url}: response larger than {self._max} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
 
     def _call(
         self,
@@ -84,6 +95,7 @@ class RequestsFetcher:
         ca_bundle: str | None,
         ok: tuple[int, ...],
     ) -> FetchResponse:
+        deadline = time.monotonic() + self._timeout
         try:
             with requests.request(
                 method,
@@ -100,7 +112,7 @@ class RequestsFetcher:
                         f"{method} {url} answered HTTP {response.status_code}",
                         response.status_code,
                     )
-                data = b"" if response.status_code == 304 else self._read(response, url)
+                data = b"" if response.status_code == 304 else self._read(response, url, deadline)
                 return FetchResponse(response.status_code, data, response.headers.get("ETag"))
         except requests.exceptions.SSLError as e:
             raise FetchError(f"{url}: TLS verification failed") from e

@@ -24,15 +24,18 @@ from credentials.errors import (
     UnresolvableVerificationMethodError,
 )
 from credentials.keys import PublicKey
-from credentials.result import Check
 from credentials.strict_json import JSONObject, loads_object
 from credentials.verification import get_credential_verification_result
 from federation_config.federation import FreshnessSettings, PeerSettings, SyncSettings
 from federation_config.settings import did_web_for
 from node.federation.fetcher import Fetcher
+from node.federation.refetch import DID_DOCUMENT_PREFIX
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
+from node.services.status import NotFoundError
+from node.services.trust import TrustSnapshotSource
 from node.storage import federation_repo as repo
+from node.storage import trust_repo
 from node.storage.db import Database
 from node.storage.federation_repo import PeerRecord, PeerStatusListRecord
 from registry.peer_keys import (
@@ -41,14 +44,15 @@ from registry.peer_keys import (
     accept_key_change,
     parse_did_document,
 )
-from registry.status_list import (
-    StatusListCredentialInfo,
-    StatusListEntry,
-    get_status_check,
-    parse_status_list_credential,
-)
+from registry.peer_origin import check_peer_base_url, did_web_origin
+from registry.pipeline import LIST_ID
+from registry.status_list import parse_status_list_credential
+from registry.trust_snapshot import SnapshotResolver
 
 __all__ = ["PEER_NAME", "PeerService", "SyncOutcome"]
+
+# At most this many lists are taken from a peer's index per sync (a bound on a lying peer).
+MAX_LISTS_PER_PEER = 1024
 
 # The same names federation.toml accepts.
 PEER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z", re.ASCII)
@@ -81,8 +85,10 @@ class PeerService:
         freshness: FreshnessSettings,
         clock_skew: timedelta,
         clock: Callable[[], datetime],
+        trust: TrustSnapshotSource,
     ) -> None:
         self._clock = clock
+        self._trust = trust
         self._db = db
         self._identity = identity
         # Public: the push service sends through the same fetcher.
@@ -92,7 +98,6 @@ class PeerService:
         self._skew = clock_skew
         self._lock = threading.Lock()
         self._keys_cache: dict[tuple[str, datetime], PeerKeys] = {}
-        self._lists_cache: dict[tuple[str, datetime], StatusListCredentialInfo] = {}
 
     # -- administration ----------------------------------------------------------------
 
@@ -113,6 +118,7 @@ class PeerService:
             MalformedInputError: The DID does not match the base URL, a pin is not an
                 Ed25519 Multikey, the peer is this node, or it exists already.
         """
+        base_url = check_peer_base_url(base_url, node_base_url=did_web_origin(self._identity.did))
         base_url = base_url.rstrip("/")
         if not PEER_NAME.match(name):
             raise MalformedInputError(
@@ -145,6 +151,17 @@ class PeerService:
                 pinned_keys=pinned_keys,
                 now=now,
             )
+            for key in pinned_keys:
+                # Pinned out of band: vouched for the peer's past too (no start).
+                trust_repo.record_peer_key(
+                    conn,
+                    peer_did=did,
+                    multibase=key,
+                    source="pin",
+                    not_before=None,
+                    now=now,
+                    actor=actor,
+                )
             record_event(
                 conn,
                 now=now,
@@ -154,8 +171,33 @@ class PeerService:
                 details={"name": name, "baseUrl": base_url, "pins": sorted(pinned_keys)},
             )
 
-    def repin(self, did: str, keys: frozenset[str], *, now: datetime, actor: str) -> None:
-        """An administrator vouches for new keys of a peer (accepted at the next sync)."""
+    def repin(
+        self,
+        did: str,
+        keys: frozenset[str],
+        *,
+        now: datetime,
+        actor: str,
+        not_before: datetime | None = None,
+        source: str = "repin",
+    ) -> None:
+        """Vouch for new keys of a peer (accepted at the next sync), audited.
+
+        Args:
+            did: The peer.
+            keys: Multibase keys to accept.
+            now: The time of the re-pin.
+            actor: Who vouches (an administrator's token, or ``announced:KEYID``).
+            not_before: The earliest proof time the keys may sign (default ``now``): a
+                proof dated earlier fails ``KEY_NOT_YET_VALID``.
+            source: ``repin`` (an administrator) or ``announcement`` (a signed event).
+
+        Raises:
+            MalformedInputError: Unknown peer, or a key that is not an Ed25519 Multikey.
+        """
+        for key in keys:
+            PublicKey.from_multibase(key)
+        start = now if not_before is None else not_before
         with self._db.write() as conn:
             peer = repo.get_peer(conn, did)
             if peer is None:
@@ -168,13 +210,23 @@ class PeerService:
                 repinned_keys=peer.repinned_keys | keys,
                 pinned_keys=peer.pinned_keys | keys,
             )
+            for key in keys:
+                trust_repo.record_peer_key(
+                    conn,
+                    peer_did=did,
+                    multibase=key,
+                    source=source,
+                    not_before=start,
+                    now=now,
+                    actor=actor,
+                )
             record_event(
                 conn,
                 now=now,
                 actor=actor,
                 action="peer.repinned",
                 target=did,
-                details={"keys": sorted(keys)},
+                details={"keys": sorted(keys), "notBefore": format_datetime(start)},
             )
 
     def apply_configured(self, configured: Sequence[PeerSettings], *, now: datetime) -> int:
@@ -228,7 +280,7 @@ class PeerService:
             outcomes.append(outcome)
             if not outcome.ok:
                 continue
-            for url in self.known_status_lists(peer):
+            for url in self._published_lists(peer):
                 outcomes.append(self.sync_status_list(url, now))
         return outcomes
 
@@ -274,10 +326,26 @@ class PeerService:
         with self._db.read() as conn:
             return repo.list_peers(conn)
 
-    def peer_for_url(self, url: str) -> PeerRecord | None:
-        """The peer whose origin serves ``url``, or None."""
+    def peer_named(self, name: str) -> PeerRecord:
+        """The peer with this registry name.
+
+        Raises:
+            NotFoundError: No such peer (``UNKNOWN_PEER``).
+        """
         for peer in self.peers():
-            if url.startswith(peer.base_url + "/"):
+            if peer.name == name:
+                return peer
+        raise NotFoundError(f"no peer named {name!r}")
+
+    def peer_for_url(self, url: str) -> PeerRecord | None:
+        """The peer that publishes the status list ``url`` at its pinned origin, or None.
+
+        Only ``BASE/status-lists/LIST_ID`` counts: nothing else of a peer is ever fetched
+        because a caller named it.
+        """
+        for peer in self.peers():
+            prefix = peer.base_url + "/status-lists/"
+            if url.startswith(prefix) and LIST_ID.match(url[len(prefix) :]):
                 return peer
         return None
 
@@ -307,6 +375,12 @@ class PeerService:
         except TrustlaneError as e:
             return self._failed(peer, "did_document", e, now)
         with self._db.write() as conn:
+            # Decide on the peer as it is now, locked: an announcement or a re-pin written
+            # since this sync started must be seen, and must not be lost when we clear it.
+            locked = repo.get_peer(conn, peer.did, for_update=True)
+            if locked is None:
+                return SyncOutcome(peer.did, "did_document", False, "peer removed")
+            peer = locked
             stored = repo.get_did_document(conn, peer.did)
             try:
                 if stored is None:
@@ -332,17 +406,27 @@ class PeerService:
                 peer.did,
                 trusted=True,
                 reason=None,
-                pinned_keys=fetched.assertion_fingerprints(),
+                pinned_keys=fetched.all_fingerprints(),
                 repinned_keys=frozenset(),
             )
             repo.record_success(conn, peer.did, "did_document", now)
         return SyncOutcome(peer.did, "did_document", True, "DID document accepted")
 
+    def sync_item(self, item: str, now: datetime) -> SyncOutcome:
+        """Sync one queued item: a peer's DID document or a status list URL."""
+        if item.startswith(DID_DOCUMENT_PREFIX):
+            did = item[len(DID_DOCUMENT_PREFIX) :]
+            peer = next((p for p in self.peers() if p.did == did), None)
+            if peer is None:
+                return SyncOutcome(did, "did_document", False, "not a peer")
+            return self.sync_did_document(peer, now)
+        return self.sync_status_list(item, now)
+
     def sync_status_list(self, url: str, now: datetime) -> SyncOutcome:
         """Fetch a peer status list (conditionally), verify it, refuse rollbacks, store it."""
         peer = self.peer_for_url(url)
         if peer is None:
-            return SyncOutcome("", "status_list", False, f"{url} belongs to no peer")
+            return SyncOutcome("", "status_list", False, f"{url} is no peer's status list")
         resource = "status_list:" + url
         with self._db.read() as conn:
             current = repo.current_status_list(conn, url)
@@ -408,6 +492,25 @@ class PeerService:
             return self._failed(peer, resource, e, now)
         return SyncOutcome(peer.did, resource, True, "status list stored")
 
+    def _published_lists(self, peer: PeerRecord) -> list[str]:
+        """The peer's lists: those it publishes (``GET /status-lists``) and those held."""
+        urls = dict.fromkeys(self.known_status_lists(peer))
+        prefix = peer.base_url + "/status-lists/"
+        try:
+            index = loads_object(self.fetcher.get(prefix[:-1], ca_bundle=peer.ca_bundle).body)
+        except TrustlaneError:
+            return list(urls)  # an older peer without an index: the lists already held
+        listed = index.get("statusLists")
+        if isinstance(listed, list):
+            for url in listed[:MAX_LISTS_PER_PEER]:
+                if (
+                    isinstance(url, str)
+                    and url.startswith(prefix)
+                    and LIST_ID.match(url[len(prefix) :])
+                ):
+                    urls.setdefault(url)
+        return list(urls)
+
     def known_status_lists(self, peer: PeerRecord) -> list[str]:
         """URLs of the peer's status lists this node has cached."""
         with self._db.read() as conn:
@@ -449,55 +552,11 @@ class PeerService:
     def resolve_verification_method(
         self, vm_id: str, *, at: datetime | None = None
     ) -> ResolvedVerificationMethod:
-        """Resolve own keys, did:key and trusted peers' did:web keys.
+        """Resolve own keys, did:key and trusted peers' keys under the snapshot's key rules.
 
         Raises:
             UnresolvableVerificationMethodError: Unknown, untrusted or stale peer.
-            VerificationError: The key is revoked at ``at`` or not listed.
+            VerificationError: Compromised, not yet valid, or not listed.
         """
-        did = vm_id.split("#", 1)[0]
-        if did == self._identity.did or vm_id.startswith("did:key:"):
-            return self._identity.resolve_verification_method(vm_id, at=at)
-        if not did.startswith("did:web:"):
-            raise UnresolvableVerificationMethodError(f"cannot resolve {vm_id!r}")
-        return self.peer_keys(did, self._clock()).resolve(vm_id, at)
-
-    # -- status of peers' credentials ------------------------------------------------------
-
-    def status_check(
-        self, entry: StatusListEntry, *, now: datetime, at: datetime | None, fetch: bool = True
-    ) -> Check:
-        """The status of one entry whose list a peer publishes (fail closed)."""
-        url = entry.status_list_credential
-        max_age = timedelta(seconds=self._freshness.status_max_age_seconds)
-        with self._db.read() as conn:
-            record = (
-                repo.status_list_at(conn, url, at) if at else repo.current_status_list(conn, url)
-            )
-        stale = record is None or now - record.confirmed_at > max_age
-        if at is None and stale and fetch:
-            self.sync_status_list(url, now)
-            with self._db.read() as conn:
-                record = repo.current_status_list(conn, url)
-        if record is None:
-            return Check.unknown(
-                "status", "STATUS_UNAVAILABLE", f"status list {url} is not available"
-            )
-        info = self._parsed(record)
-        if at is not None:
-            return get_status_check(entry, info, now=at)
-        return get_status_check(
-            entry, info, now=now, checked_at=record.confirmed_at, max_age=max_age
-        )
-
-    def _parsed(self, record: PeerStatusListRecord) -> StatusListCredentialInfo:
-        key = (record.url, record.valid_from)
-        with self._lock:
-            info = self._lists_cache.get(key)
-        if info is None:
-            info = parse_status_list_credential(loads_object(record.document))
-            with self._lock:
-                if len(self._lists_cache) > 256:
-                    self._lists_cache.clear()
-                self._lists_cache[key] = info
-        return info
+        resolver = SnapshotResolver(self._trust.current(), now=self._clock())
+        return resolver.resolve_verification_method(vm_id, at=at)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -24,6 +24,7 @@ from credentials.strict_json import JSONObject
 from federation_config.federation import PushSettings
 from node.federation.fetcher import Fetcher
 from node.federation.peers import PeerService
+from node.federation.refetch import DID_DOCUMENT_PREFIX
 from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import StatusChange
 from node.storage import federation_repo as repo
@@ -78,7 +79,9 @@ class PushService:
         settings: PushSettings,
         base_url: str,
         clock: Callable[[], datetime],
+        refetch: Callable[[Iterable[str]], object],
     ) -> None:
+        self._refetch = refetch
         self._identity = identity
         self._peers = peers
         self._fetcher = fetcher
@@ -246,7 +249,8 @@ class PushService:
                 raise MalformedInputError(
                     f"{url} is not a status list of {event.issuer}", code="INVALID_EVENT"
                 )
-            self._peers.sync_status_list(url, now)
+            # Queued, not fetched here: a peer that drips its answer must not hold a worker.
+            self._refetch([url])
         elif event.type is FederationEventType.KEY_ROTATED:
             new_key = event.extensions.get("newKey")
             if not isinstance(new_key, str):
@@ -254,11 +258,15 @@ class PushService:
                     "KeyRotated needs newKey (a Multikey)", code="INVALID_EVENT"
                 )
             PublicKey.from_multibase(new_key)  # an Ed25519 Multikey, or InvalidKeyError
-            # Signed by a key we trust for this peer: the new key may join at the next sync.
+            # Signed by a pinned authentication key of this peer: the new key may join at the
+            # next sync, and may sign nothing dated before the announcement.
             self._peers.repin(
-                event.issuer, frozenset({new_key}), now=now, actor=f"announced:{accepted.key_id}"
+                event.issuer,
+                frozenset({new_key}),
+                now=now,
+                actor=f"announced:{accepted.key_id}",
+                not_before=min(event.occurred_at, now),
+                source="announcement",
             )
-            peer = next((p for p in self._peers.peers() if p.did == event.issuer), None)
-            if peer is not None:
-                self._peers.sync_did_document(peer, now)
+            self._refetch([DID_DOCUMENT_PREFIX + event.issuer])
         return accepted

@@ -2,8 +2,10 @@
 
 Each worker runs an APScheduler job every ``interval ± jitter`` seconds; the job first takes
 a database lock (``job_locks``) valid for most of an interval, so only one worker in the
-whole deployment syncs per interval. Failures back off per peer and resource (recorded in
-``sync_health``). The job is a plain function, testable without the scheduler.
+whole deployment syncs per interval. The lock is taken and expires under the database's
+clock, never a worker's, so replicas with skewed clocks still run once per interval.
+Failures back off per peer and resource (recorded in ``sync_health``). The job is a plain
+function, testable without the scheduler.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = ["run_sync_once", "start_scheduler"]
 
 log = logging.getLogger("trustlane.sync")
 JOB_LOCK = "federation-sync"
+# The lock holds for this share of an interval, so that jitter does not skip a round.
+LOCK_SHARE = 0.9
 
 
 def sync_agreements(peers: PeerService, agreements: AgreementService) -> list[SyncOutcome]:
@@ -59,9 +63,23 @@ def run_sync_once(
     owner: str,
     agreements: AgreementService | None = None,
 ) -> list[SyncOutcome] | None:
-    """Sync every due peer if this process wins the lock; None when another one did."""
+    """Sync every due peer if this process wins the lock; None when another one did.
+
+    Args:
+        db: The node's database (holds the lock).
+        peers: The peers to sync.
+        now: This worker's time, for the peers' backoff and freshness only. The lock never
+            reads it: it is taken and expires under the database's clock, so workers whose
+            clocks disagree cannot both run in one interval.
+        interval: The sync interval; the lock holds for most of it (database time).
+        owner: This worker (host and process), recorded with the lock.
+        agreements: Also pull the peers' copies of open agreements.
+
+    Returns:
+        What the round did, or None when another worker holds the lock.
+    """
     with db.write() as conn:
-        if not repo.acquire_job_lock(conn, JOB_LOCK, owner, now, now + interval * 0.9):
+        if not repo.acquire_job_lock(conn, JOB_LOCK, owner, interval * LOCK_SHARE):
             return None
     outcomes = peers.sync_all(now)
     if agreements is not None:

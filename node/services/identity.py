@@ -73,10 +73,14 @@ class NodeIdentity:
 
     # -- key records -------------------------------------------------------------------
 
-    def keys(self) -> list[KeyRecord]:
-        """Every key record (cached for about a second)."""
+    def keys(self, *, fresh: bool = False) -> list[KeyRecord]:
+        """Every key record (cached for about a second unless ``fresh``)."""
         with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < _CACHE_SECONDS:
+            if (
+                not fresh
+                and self._cached is not None
+                and time.monotonic() - self._cached[0] < _CACHE_SECONDS
+            ):
                 return self._cached[1]
         with self._db.read() as conn:
             records = keys_repo.list_keys(conn)
@@ -156,7 +160,9 @@ class NodeIdentity:
         methods: list[dict[str, Any]] = []
         assertion: list[str] = []
         authentication: list[str] = []
-        for record in self.keys():
+        # Never from the cache: a worker that served a document without a compromise another
+        # process just recorded would look to partners like a withdrawn revocation.
+        for record in self.keys(fresh=True):
             vm_id = f"{self.did}#{record.kid}"
             method: dict[str, Any] = {
                 "id": vm_id,
@@ -181,7 +187,9 @@ class NodeIdentity:
     # -- resolution (VerificationMethodResolver) --------------------------------------
 
     def _check_lifetime(self, record: KeyRecord, at: datetime | None, vm_id: str) -> None:
-        if record.compromised_since is not None and (at is None or at >= record.compromised_since):
+        # Compromise voids every proof by the key, whatever ``created`` it claims: a thief
+        # can write any date. What the key signed before is re-issued with the current key.
+        if record.compromised_since is not None:
             raise KeyCompromisedError(
                 f"{vm_id} was reported compromised since "
                 f"{format_datetime(record.compromised_since)}"

@@ -24,7 +24,28 @@ from node.storage import credentials_repo
 from node.storage.db import Database, StorageConflictError
 from node.storage.records import CredentialRecord
 
-__all__ = ["IssuanceService"]
+__all__ = ["RESERVED_TYPES", "IssuanceService", "ReservedTypeError"]
+
+
+#: Types the node signs only through its own workflows (agreements, notices, status lists,
+#: device authorisations, scan attestations, presentations of its own): generic issuance
+#: never signs them, whatever the token.
+RESERVED_TYPES = frozenset(
+    {
+        "MutualRecognitionAgreement",
+        "MutualRecognitionTerminationNotice",
+        "BitstringStatusListCredential",
+        "DeviceAuthorization",
+        "ScanAttestation",
+        "VerifiablePresentation",
+    }
+)
+
+
+class ReservedTypeError(MalformedInputError):
+    """Generic issuance was asked to sign a type the node signs only in its own workflows."""
+
+    code = "RESERVED_TYPE"
 
 
 def _bad(message: str, code: str = "INVALID_CREDENTIAL") -> MalformedInputError:
@@ -97,6 +118,12 @@ class IssuanceService:
             raise _bad("credential id must be a URL")
         doc.setdefault("validFrom", format_datetime(now))
         parsed = VerifiableCredential.from_dict(doc)
+        reserved = sorted(RESERVED_TYPES.intersection(parsed.types))
+        if reserved:
+            raise ReservedTypeError(
+                f"{', '.join(reserved)} is signed only by the node's own workflow, never by "
+                "generic issuance"
+            )
         if AEO_CREDENTIAL_TYPE in parsed.types:
             for subject in parsed.subjects:
                 validate_aeo_subject(subject)

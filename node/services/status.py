@@ -17,11 +17,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from credentials.datetimes import format_datetime
 from credentials.errors import MalformedInputError, TrustlaneError
-from credentials.result import Check
 from credentials.signing import sign_credential
-from credentials.strict_json import JSONObject, loads_object
+from credentials.strict_json import JSONObject
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
 from node.storage import status_repo
@@ -30,12 +28,7 @@ from node.storage.records import StatusEntryRecord, StatusListVersionRecord
 from registry.status_list import (
     BitstringStatusList,
     StatusListCredentialInfo,
-    StatusListEntry,
     build_status_list_credential,
-    combine_status_checks,
-    get_status_check,
-    parse_status_list_credential,
-    status_entries_of,
 )
 
 __all__ = ["NotFoundError", "StatusChange", "StatusConflictError", "StatusService"]
@@ -94,6 +87,11 @@ class StatusService:
         """The public URL of a status list credential."""
         return f"{self._base_url}/status-lists/{list_id}"
 
+    def list_urls(self) -> list[str]:
+        """The URLs of every list this node publishes."""
+        with self._db.read() as conn:
+            return [self.list_url(list_id) for list_id in status_repo.list_ids(conn)]
+
     def list_id_of(self, url: str) -> str | None:
         """The list id when ``url`` names one of this node's lists, else None."""
         prefix = self._base_url + "/status-lists/"
@@ -107,9 +105,14 @@ class StatusService:
     def allocate_entries(
         self, conn: Connection, credential_id: str, purposes: tuple[str, ...], now: datetime
     ) -> list[JSONObject]:
-        """Allocate one entry per purpose inside the issuing transaction; return them."""
-        entries: list[JSONObject] = []
-        for purpose in purposes:
+        """Allocate one entry per distinct purpose inside the issuing transaction; return them.
+
+        Entries come back in the order of ``purposes``, but are allocated in sorted purpose
+        order: opening a list locks its purpose's head row, and one order for every
+        transaction keeps two issuers from waiting on each other's locks.
+        """
+        allocated: dict[str, JSONObject] = {}
+        for purpose in sorted(set(purposes)):
             list_id, idx, needs_first_version = status_repo.allocate_index(
                 conn, purpose=purpose, credential_id=credential_id, size=self._size, now=now
             )
@@ -118,16 +121,14 @@ class StatusService:
                 # to answer from for every credential, from its issuance on.
                 self._publish_locked(conn, list_id, now)
             url = self.list_url(list_id)
-            entries.append(
-                {
-                    "id": f"{url}#{idx}",
-                    "type": "BitstringStatusListEntry",
-                    "statusPurpose": purpose,
-                    "statusListIndex": str(idx),
-                    "statusListCredential": url,
-                }
-            )
-        return entries
+            allocated[purpose] = {
+                "id": f"{url}#{idx}",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": purpose,
+                "statusListIndex": str(idx),
+                "statusListCredential": url,
+            }
+        return [allocated[purpose] for purpose in dict.fromkeys(purposes)]
 
     # -- publication -------------------------------------------------------------------
 
@@ -192,6 +193,16 @@ class StatusService:
             again = status_repo.latest_version(conn, list_id)
             if again is not None and again.valid_until - now > self._valid_for / 2:
                 return again
+            return self._publish_locked(conn, list_id, now)
+
+    def republish(self, list_id: str, now: datetime) -> StatusListVersionRecord:
+        """Publish a new version of a list now, signed with the current key.
+
+        Raises:
+            NotFoundError: No such list.
+        """
+        with self._db.write() as conn:
+            status_repo.lock_list(conn, list_id)
             return self._publish_locked(conn, list_id, now)
 
     def version_at(self, list_id: str, at: datetime) -> StatusListVersionRecord | None:
@@ -259,87 +270,3 @@ class StatusService:
             for listener in self.listeners:
                 listener(change)
         return change
-
-    # -- verification ------------------------------------------------------------------
-
-    def status_check(
-        self,
-        credential: JSONObject,
-        *,
-        now: datetime,
-        at: datetime | None,
-        foreign: Callable[[StatusListEntry], Check] | None = None,
-    ) -> Check:
-        """The ``status`` check of a credential: own lists here, others via ``foreign``.
-
-        Without ``foreign``, lists of other issuers are ``unknown``.
-        """
-        try:
-            entries = status_entries_of(credential)
-        except MalformedInputError as e:
-            return Check.failed("status", e.code, e.message)
-        own = {e.status_list_credential: self.list_id_of(e.status_list_credential) for e in entries}
-        wanted = sorted({list_id for list_id in own.values() if list_id is not None})
-        if at is None and wanted:
-            # One query for every list: verification is on the hot path.
-            with self._db.read() as conn:
-                latest = status_repo.latest_versions(conn, wanted)
-        else:
-            latest = {}
-        checks = []
-        for entry in entries:
-            list_id = own[entry.status_list_credential]
-            if list_id is None and foreign is not None:
-                checks.append(foreign(entry))
-                continue
-            if list_id is None:
-                checks.append(
-                    Check.unknown(
-                        "status",
-                        "STATUS_UNAVAILABLE",
-                        f"status list {entry.status_list_credential} is not published by this node",
-                    )
-                )
-                continue
-            checks.append(self._entry_check(entry, list_id, latest.get(list_id), now=now, at=at))
-        return combine_status_checks(checks)
-
-    def _entry_check(
-        self,
-        entry: StatusListEntry,
-        list_id: str,
-        record: StatusListVersionRecord | None,
-        *,
-        now: datetime,
-        at: datetime | None,
-    ) -> Check:
-        try:
-            if at is not None:
-                record = self.version_at(list_id, at)
-            elif record is None or record.valid_until - now <= self._valid_for / 2:
-                record = self.current_version(list_id, now)
-        except NotFoundError:
-            return Check.failed("status", "STATUS_LIST_NOT_FOUND", f"no status list {list_id}")
-        if record is None:
-            when = format_datetime(at or now)
-            return Check.unknown(
-                "status",
-                "STATUS_UNKNOWN_AT_TIME",
-                f"no version of {list_id} was published by {when}",
-            )
-        # Our own published document: its signature was made by us; parse its contents.
-        return get_status_check(entry, self._parsed(record), now=at or now)
-
-    def _parsed(self, record: StatusListVersionRecord) -> StatusListCredentialInfo:
-        # Versions are immutable, so a parsed version can be reused until a newer one exists;
-        # decoding the 16 KB bitstring costs far more than the database lookup.
-        key = (record.list_id, record.version)
-        with self._cache_lock:
-            info = self._cache.get(key)
-        if info is None:
-            info = parse_status_list_credential(loads_object(record.document))
-            with self._cache_lock:
-                if len(self._cache) >= 64:
-                    self._cache.clear()
-                self._cache[key] = info
-        return info

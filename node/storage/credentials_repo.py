@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from node.storage.records import CredentialRecord
 from node.storage.schema import credentials
 
-__all__ = ["get_credential", "insert_credential"]
+__all__ = ["get_credential", "insert_credential", "live_credential_ids", "replace_document"]
 
 
 def insert_credential(
@@ -48,4 +48,19 @@ def get_credential(conn: Connection, credential_id: str) -> CredentialRecord | N
         issued_at=m["issued_at"],
         valid_until=m["valid_until"],
         document=m["document"],
+    )
+
+
+def live_credential_ids(conn: Connection, now: datetime) -> list[str]:
+    """Ids of stored credentials not yet expired at ``now``."""
+    query = select(credentials.c.id).where(
+        credentials.c.valid_until.is_(None) | (credentials.c.valid_until > now)
+    )
+    return [r.id for r in conn.execute(query.order_by(credentials.c.id))]
+
+
+def replace_document(conn: Connection, credential_id: str, document: str) -> None:
+    """Replace a stored credential's document (re-issued with another key: same id)."""
+    conn.execute(
+        update(credentials).where(credentials.c.id == credential_id).values(document=document)
     )

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from credentials.errors import MalformedInputError, TrustlaneError
+from node.storage.trust_repo import bump_generation, take_trust_changed
 
 __all__ = ["Database", "StorageConflictError", "StorageError", "UnstorableValueError"]
 
@@ -99,8 +100,12 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(trustlane_write=True)
+                take_trust_changed(conn)  # a mark left on a pooled connection is stale
                 with conn.begin():
                     yield conn
+                    if take_trust_changed(conn):
+                        # Last statement of the transaction: see node.storage.trust_repo.
+                        bump_generation(conn)
         except SQLAlchemyError as e:
             raise _translate(e, "database write") from e
 

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Interval,
+    Row,
+    String,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from node.storage.schema import (
@@ -18,6 +30,7 @@ from node.storage.schema import (
     peers,
     sync_health,
 )
+from node.storage.trust_repo import mark_trust_changed
 
 __all__ = [
     "MRARecord",
@@ -86,6 +99,8 @@ class MRARecord:
     termination_notice: str | None
     termination_effective: datetime | None
     updated_at: datetime
+    # proofValue of this node's own signature, as its MRA workflow made it.
+    own_proof_value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ def add_peer(
     now: datetime,
 ) -> None:
     """Add a peer (not trusted until its DID document matches the pins)."""
+    mark_trust_changed(conn)
     conn.execute(
         peers.insert().values(
             did=did,
@@ -146,9 +162,12 @@ def add_peer(
     )
 
 
-def get_peer(conn: Connection, did: str) -> PeerRecord | None:
-    """A peer by DID, or None."""
-    row = conn.execute(select(peers).where(peers.c.did == did)).first()
+def get_peer(conn: Connection, did: str, *, for_update: bool = False) -> PeerRecord | None:
+    """A peer by DID, or None; ``for_update`` locks its row until the transaction ends."""
+    query = select(peers).where(peers.c.did == did)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     return None if row is None else _peer(row)
 
 
@@ -167,6 +186,7 @@ def set_trust(
     repinned_keys: frozenset[str] | None = None,
 ) -> None:
     """Record whether a peer is trusted (and why not), optionally updating its pins."""
+    mark_trust_changed(conn)
     values: dict[str, Any] = {"trusted": trusted, "untrusted_reason": reason}
     if pinned_keys is not None:
         values["pinned_keys"] = " ".join(sorted(pinned_keys))
@@ -187,6 +207,7 @@ def get_did_document(conn: Connection, did: str) -> tuple[str, datetime] | None:
 
 def save_did_document(conn: Connection, did: str, document: str, now: datetime) -> None:
     """Store (or replace) a peer's accepted DID document."""
+    mark_trust_changed(conn)
     updated = conn.execute(
         update(peer_did_documents)
         .where(peer_did_documents.c.did == did)
@@ -233,6 +254,7 @@ def status_list_at(conn: Connection, url: str, at: datetime) -> PeerStatusListRe
 
 def save_status_list(conn: Connection, record: PeerStatusListRecord, now: datetime) -> None:
     """Store a newly verified version (the caller checked it is newer than the current one)."""
+    mark_trust_changed(conn)
     conn.execute(
         peer_status_lists.insert().values(
             url=record.url,
@@ -249,6 +271,7 @@ def save_status_list(conn: Connection, record: PeerStatusListRecord, now: dateti
 
 def confirm_status_list(conn: Connection, url: str, valid_from: datetime, now: datetime) -> None:
     """The peer confirmed (304 or same content) that this version is still current."""
+    mark_trust_changed(conn)
     conn.execute(
         update(peer_status_lists)
         .where(peer_status_lists.c.url == url, peer_status_lists.c.valid_from == valid_from)
@@ -266,11 +289,13 @@ def _mra(row: Row[Any]) -> MRARecord:
         termination_notice=m["termination_notice"],
         termination_effective=m["termination_effective"],
         updated_at=m["updated_at"],
+        own_proof_value=m["own_proof_value"],
     )
 
 
 def put_mra(conn: Connection, record: MRARecord) -> None:
     """Insert or replace an agreement."""
+    mark_trust_changed(conn)
     conn.execute(delete(mras).where(mras.c.id == record.id))
     conn.execute(
         mras.insert().values(
@@ -281,6 +306,7 @@ def put_mra(conn: Connection, record: MRARecord) -> None:
             termination_notice=record.termination_notice,
             termination_effective=record.termination_effective,
             updated_at=record.updated_at,
+            own_proof_value=record.own_proof_value,
         )
     )
 
@@ -381,15 +407,51 @@ def list_health(conn: Connection) -> list[SyncHealthRecord]:
     ]
 
 
-def acquire_job_lock(
-    conn: Connection, name: str, owner: str, now: datetime, until: datetime
-) -> bool:
-    """Take the named lock until ``until`` unless someone else holds it past ``now``.
+def _database_time(
+    conn: Connection, hold: timedelta
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """SQL for the database's current time and that time plus ``hold``.
 
-    A lock held beyond ``until`` was taken under a longer interval than the current one
-    (the configuration changed and the node restarted): it is taken over rather than
-    waited for.
+    PostgreSQL: ``clock_timestamp()`` (the server's clock, read when the statement runs).
+    SQLite: ``strftime(..., 'now')`` in the text form SQLAlchemy stores (UTC,
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, so that text order is time order); SQLite is
+    single-writer and write transactions begin ``IMMEDIATE``, so the read and the update
+    of a lock cannot interleave with another writer's.
     """
+    if conn.dialect.name == "sqlite":
+        stamp = "%Y-%m-%d %H:%M:%f"  # milliseconds; "000" below pads them to microseconds
+        modifier = f"{hold.total_seconds():+.3f} seconds"
+        now = func.strftime(stamp, "now", type_=String()).concat("000")
+        until = func.strftime(stamp, "now", modifier, type_=String()).concat("000")
+        return now, until
+    now_pg = func.clock_timestamp(type_=DateTime(timezone=True))
+    return now_pg, now_pg + literal(hold, Interval())
+
+
+def acquire_job_lock(conn: Connection, name: str, owner: str, hold: timedelta) -> bool:
+    """Take the named lock for ``hold`` of database time unless another holder has it.
+
+    Every time involved is the database's own clock, never the caller's: workers whose
+    clocks disagree (by seconds or by days) still take the lock once per ``hold``. A lock
+    held for longer than ``hold`` from now was taken under a longer interval than the
+    current one (the configuration changed and the node restarted), or written with a
+    worker's clock by an older version: it is taken over rather than waited for.
+
+    Args:
+        conn: A write transaction (the lock is taken when it commits).
+        name: The lock's name (one per job).
+        owner: Who takes it (host and process), for operators.
+        hold: How long the lock holds, in database time.
+
+    Returns:
+        True when this caller now holds the lock.
+
+    Raises:
+        ValueError: ``hold`` is not positive.
+    """
+    if hold <= timedelta(0):
+        raise ValueError("a job lock must be held for a positive time")
+    now, until = _database_time(conn, hold)
     taken = conn.execute(
         update(job_locks)
         .where(

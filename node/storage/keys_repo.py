@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, select, update
 
 from node.storage.records import KeyRecord
 from node.storage.schema import node_keys
+from node.storage.trust_repo import mark_trust_changed
 
 __all__ = ["add_key", "list_keys", "mark_compromised", "set_current"]
 
@@ -27,6 +28,7 @@ def _record(row: Row[Any]) -> KeyRecord:
 
 def add_key(conn: Connection, kid: str, public_key_multibase: str, created_at: datetime) -> None:
     """Record a new (not yet current) key."""
+    mark_trust_changed(conn)
     conn.execute(
         node_keys.insert().values(
             kid=kid,
@@ -39,6 +41,7 @@ def add_key(conn: Connection, kid: str, public_key_multibase: str, created_at: d
 
 def set_current(conn: Connection, kid: str, at: datetime) -> None:
     """Make ``kid`` the current assertion key; the previous one is retired at ``at``."""
+    mark_trust_changed(conn)
     conn.execute(
         update(node_keys)
         .where(node_keys.c.is_current.is_(True), node_keys.c.kid != kid)
@@ -49,6 +52,7 @@ def set_current(conn: Connection, kid: str, at: datetime) -> None:
 
 def mark_compromised(conn: Connection, kid: str, since: datetime) -> bool:
     """Record that ``kid`` is compromised since ``since``; False if no such key."""
+    mark_trust_changed(conn)
     result = conn.execute(
         update(node_keys).where(node_keys.c.kid == kid).values(compromised_since=since)
     )

@@ -32,13 +32,16 @@ __all__ = [
     "mras",
     "node_keys",
     "peer_did_documents",
+    "peer_key_records",
     "peer_status_lists",
     "peers",
     "status_entries",
+    "status_list_heads",
     "status_list_versions",
     "status_lists",
     "sync_health",
     "tokens",
+    "trust_generation",
 ]
 
 
@@ -107,6 +110,17 @@ status_lists = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     # Bumped under a row lock by each publication: serialises publishers across workers.
     Column("latest_version", Integer, nullable=False, default=0),
+)
+
+# One row per status purpose naming its open list (migration 0005). A writer opens a new list
+# only under this row's lock (FOR UPDATE), so concurrent writers share one open list.
+status_list_heads = Table(
+    "status_list_heads",
+    metadata,
+    Column("purpose", String(32), primary_key=True),
+    Column("list_id", String(64), ForeignKey("status_lists.id")),
+    # Lists opened so far for this purpose; the next one is "<purpose>-<lists_opened + 1>".
+    Column("lists_opened", Integer, nullable=False, default=0),
 )
 
 # One row per allocated index; the primary key makes allocation unique under concurrency,
@@ -227,6 +241,9 @@ mras = Table(
     Column("termination_notice", Text),
     Column("termination_effective", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The proofValue of this node's own signature, recorded by its MRA workflow (propose or
+    # countersign). An agreement counts only when it carries that very proof (migration 0003).
+    Column("own_proof_value", String(200)),
 )
 
 # Per peer and resource: when sync last worked, what failed, when to try again.
@@ -258,4 +275,29 @@ event_nonces = Table(
     Column("key_id", String(600), primary_key=True),
     Column("nonce", String(200), primary_key=True),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+
+# --- fail-closed trust (migration 0003) ---------------------------------------------------
+
+# One row whose value grows with every change to what verification trusts (keys, peers,
+# DID documents, status lists, agreements); workers rebuild their trust snapshot when it moves.
+trust_generation = Table(
+    "trust_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)
+
+# Where each key of a peer came from (pinned out of band, announced, re-pinned) and from when
+# it may have signed: a proof dated before ``not_before`` (less the skew) does not verify.
+peer_key_records = Table(
+    "peer_key_records",
+    metadata,
+    Column("peer_did", String(400), ForeignKey("peers.did"), primary_key=True),
+    Column("multibase", String(200), primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("not_before", UTCDateTime()),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
 )

@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import update
 
 from conftest import NodeFactory
+from credentials.signing import sign_credential
 from credentials.strict_json import loads_object
 from node.services.audit import verify_chain
+from node.services.reissue import reissue_signed_by
 from node.services.tokens import authenticate, create_token, revoke_token
 from node.storage.schema import audit_events, audit_head
 from nodehelpers import aeo_subject
@@ -48,21 +50,66 @@ def test_rotation_keeps_old_credentials_valid(make_node: NodeFactory) -> None:
     assert len(doc["assertionMethod"]) == 2
 
 
-def test_compromised_key_fails_proofs_made_after_the_compromise(make_node: NodeFactory) -> None:
+def test_compromised_key_fails_every_proof_whatever_its_date(make_node: NodeFactory) -> None:
     services, _ = make_node(now=T0)
     before = _issue(services, T0 + timedelta(minutes=1))
     after = _issue(services, T0 + timedelta(hours=2))
+    # A thief writes any date: a proof claiming a time before the compromise fails too.
+    backdated = sign_credential(
+        {k: v for k, v in after.items() if k != "proof"},
+        services.keystore.load("key-1"),
+        verification_method=f"{services.identity.did}#key-1",
+        created=T0 - timedelta(days=1),
+    )
     assert services.identity.revoke_key(
         "key-1", since=T0 + timedelta(hours=1), now=T0 + timedelta(hours=3), actor="test"
     )
     now = T0 + timedelta(hours=3)
-    assert services.verification.verify_credential(before, now=now).verified
-    result = services.verification.verify_credential(after, now=now)
-    assert not result.verified
-    assert "KEY_COMPROMISED" in _codes(result)
+    for vc in (before, after, backdated):
+        result = services.verification.verify_credential(vc, now=now)
+        assert not result.verified
+        assert "KEY_COMPROMISED" in _codes(result)
     revoked = services.identity.did_document()["verificationMethod"][0]["revoked"]
     assert revoked == "2026-11-30T10:00:00Z"
     assert not services.identity.revoke_key("key-9", since=T0, now=now, actor="test")
+
+
+def test_revoke_key_reissues_what_the_key_signed(make_node: NodeFactory) -> None:
+    services, _ = make_node(now=T0)
+    old = _issue(services, T0 + timedelta(minutes=1))
+    services.identity.add_key(now=T0 + timedelta(hours=1), actor="test", make_current=True)
+    assert services.identity.revoke_key(
+        "key-1", since=T0, now=T0 + timedelta(hours=2), actor="test"
+    )
+    with pytest.raises(ValueError, match="current key"):
+        reissue_signed_by(
+            "key-2",
+            db=services.db,
+            identity=services.identity,
+            status=services.status,
+            now=T0 + timedelta(hours=2),
+            actor="test",
+        )
+    report = reissue_signed_by(
+        "key-1",
+        db=services.db,
+        identity=services.identity,
+        status=services.status,
+        now=T0 + timedelta(hours=2),
+        actor="test",
+    )
+    assert report.credentials == 1 and report.status_lists == 2
+    record = services.issuance.get(old["id"])
+    assert record is not None
+    again = json.loads(record.document)
+    # Same id, subject and status entries; a new proof by the current key.
+    assert {k: v for k, v in again.items() if k != "proof"} == {
+        k: v for k, v in old.items() if k != "proof"
+    }
+    assert again["proof"]["verificationMethod"].endswith("#key-2")
+    now = T0 + timedelta(hours=3)
+    assert services.verification.verify_credential(again, now=now).verified
+    assert "KEY_COMPROMISED" in _codes(services.verification.verify_credential(old, now=now))
 
 
 def test_did_key_issuer_alias(make_node: NodeFactory) -> None:

@@ -16,6 +16,7 @@ from node.federation.scheduler import sync_agreements
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
 from peersim import Behaviour, PeerNetworkSimulator, make_sim_node
+from registry.mra_recognition import aeo_recognition_facts, get_recognition_check
 
 EU, US, JP = 1001, 1002, 1003
 
@@ -75,7 +76,13 @@ def net(tmp_path: Path) -> Any:
 
 
 def _verify(node: NodeServices, vc: dict[str, Any]) -> Any:
-    return node.verification.verify(vc, now=datetime.now(UTC))
+    # A list this node has not held yet answers unknown at once and is fetched in the
+    # background; ask again once that fetch is done.
+    outcome = node.verification.verify(vc, now=datetime.now(UTC))
+    if outcome.refetch:
+        assert node.refetch.drain(10)
+        outcome = node.verification.verify(vc, now=datetime.now(UTC))
+    return outcome
 
 
 def _codes(outcome: Any) -> dict[str, tuple[str, str | None]]:
@@ -201,15 +208,28 @@ def test_termination_takes_effect_after_the_notice_period(net: Any) -> None:
     vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
     [agreement] = [r for r in eu.agreements.list() if r.peer_did == us.identity.did]
     notice = eu.agreements.terminate(agreement.id, actor="test")
-    effective = us.agreements.receive_termination(notice, actor="test")
+    effective = us.agreements.receive_termination(
+        notice, actor="test", delivered_by=eu.identity.did
+    )
     assert effective - datetime.now(UTC) > timedelta(days=29)
-    soon = us.agreements.recognition(vc, eu.identity.did, at=datetime.now(UTC))
-    assert getattr(soon, "check", soon).status.value == "pass"
-    after = us.agreements.recognition(vc, eu.identity.did, at=effective + timedelta(seconds=1))
-    check = getattr(after, "check", after)
-    assert (check.status.value, check.code) == ("fail", "MRA_NOT_IN_FORCE")
+    assert _verify(us, vc).result.check("recognition").status.value == "pass"
+    [held] = [a for a in us.trust.current().agreements if a.mra.id == agreement.id]
+    assert held.termination_effective == effective
+    facts = aeo_recognition_facts(vc)
+    after = get_recognition_check(
+        [held.mra],
+        recognising_party=us.identity.did,
+        issuer=eu.identity.did,
+        at=effective + timedelta(seconds=1),
+        terminations={held.mra.id: effective},
+        **facts._asdict(),
+    )
+    assert (after.check.status.value, after.check.code) == ("fail", "MRA_NOT_IN_FORCE")
     # The notice already reached US as a signed delivery; receiving it again changes nothing.
-    assert us.agreements.receive_termination(notice, actor="test") == effective
+    assert (
+        us.agreements.receive_termination(notice, actor="test", delivered_by=eu.identity.did)
+        == effective
+    )
     # A second notice for a terminated agreement is refused.
     with pytest.raises(MalformedInputError, match="is terminated"):
         eu.agreements.terminate(agreement.id, actor="test")

@@ -44,6 +44,7 @@ EU_KEY, US_KEY, JP_KEY = (
     PrivateKey.from_seed(bytes([n]) * 32).public_key.multibase for n in (1, 2, 3)
 )
 EU_DID, US_DID, JP_DID = (f"did:web:{c}.customs.example" for c in ("eu", "us", "jp"))
+LOOPBACK_NODE_DID = "did:web:127.0.0.1%3A8443"
 # Matches the schema's Multikey pattern but decodes to the all-zero point, of small order.
 SMALL_ORDER_KEY = "z" + b58encode(ED25519_PUB_MULTICODEC + bytes(32))
 
@@ -580,6 +581,8 @@ def test_absolute_ca_bundle_path(tmp_path: Path) -> None:
 
 def test_peer_lookups_and_loopback(tmp_path: Path) -> None:
     document = base_document()
+    # Plain http to loopback peers is for a node on loopback itself (a test or a demo).
+    document["federation"]["self_did"] = LOOPBACK_NODE_DID
     document["peers"][0]["enabled"] = False
     document["peers"][1]["base_url"] = "http://127.0.0.1:8445/"
     document["peers"][1]["push_url"] = "http://localhost:8445/events"
@@ -591,6 +594,42 @@ def test_peer_lookups_and_loopback(tmp_path: Path) -> None:
     assert us is not None
     assert us.enabled is False
     assert settings.peer_for_did("did:web:uk.customs.example") is None
+
+
+@pytest.mark.parametrize("key", ["base_url", "push_url"])
+def test_loopback_http_peer_is_refused_for_a_node_that_is_not_on_loopback(
+    tmp_path: Path, key: str
+) -> None:
+    document = base_document()  # self_did: the EU node at https://eu.customs.example
+    document["peers"][1][key] = "http://127.0.0.1:8445" + ("" if key == "base_url" else "/events")
+    [(location, message)] = problems_of(write(tmp_path, document))
+    assert location == f"peers[1].{key}"
+    assert message.startswith("must use https: plain http to a loopback host is allowed only")
+    assert '(this node is "https://eu.customs.example")' in message
+
+
+def test_loopback_http_peer_without_self_did_is_judged_by_the_peer_alone(tmp_path: Path) -> None:
+    # The file does not say which node it is for; the node checks again when it adds the peer.
+    document = base_document()
+    del document["federation"]["self_did"]
+    document["peers"][1]["base_url"] = "http://localhost:8445"
+    assert load_federation(write(tmp_path, document), {}).peers[1].base_url == (
+        "http://localhost:8445"
+    )
+    document["peers"][1]["base_url"] = "http://jp.customs.example"
+    [(location, message)] = problems_of(write(tmp_path, document))
+    assert location == "peers[1].base_url"
+    assert "plain http is allowed only to a loopback host" in message
+
+
+@pytest.mark.parametrize("query", ["?", "?token=x"], ids=["bare-query", "query"])
+def test_push_url_with_a_query_is_refused(tmp_path: Path, query: str) -> None:
+    # The schema lets a query through (not a fragment); the peer URL rule does not.
+    document = base_document()
+    document["peers"][1]["push_url"] = "https://jp.customs.example/events" + query
+    [(location, message)] = problems_of(write(tmp_path, document))
+    assert location == "peers[1].push_url"
+    assert message.startswith("must not hold a query or a fragment")
 
 
 def test_check_node_did_refuses_another_nodes_file() -> None:
@@ -697,6 +736,15 @@ def test_dataclasses_allow_fast_demo_values() -> None:
             ),
             ["did", "base_url", "key_fingerprints"],
             id="peer",
+        ),
+        pytest.param(
+            lambda: FederationSettings(
+                name="x",
+                self_did=EU_DID,
+                peers=(PeerSettings("us", US_DID, "http://127.0.0.1:8444", (US_KEY,)),),
+            ),
+            ["peers[0].base_url"],
+            id="federation-loopback-http-peer-of-a-public-node",
         ),
         pytest.param(
             lambda: FederationSettings(

@@ -44,7 +44,9 @@ from registry.mra import (
 from registry.mra_recognition import (
     RecognitionFacts,
     RecognitionResult,
+    accept_termination_notice,
     aeo_recognition_facts,
+    agreement_formed_at,
     build_termination_notice,
     get_recognition_check,
     mra_in_force,
@@ -1093,3 +1095,68 @@ def test_mra_context_defines_every_term_used() -> None:
     assert set(schema["$defs"]["programmeScope"]["properties"]) <= set(programme)
     assert {"MutualRecognitionAgreement", "MutualRecognitionTerminationNotice"} <= set(context)
     assert {"terminatingParty", "noticeGivenAt"} <= set(context)
+
+
+def _notice_at(given: datetime) -> dict[str, Any]:
+    unsigned = build_termination_notice(
+        agreement_id=AGREEMENT, terminating_party=US, notice_given_at=given
+    )
+    options = ProofOptions(verification_method=VM[US], created=given)
+    return add_proof(unsigned, US_KEY, options)
+
+
+@pytest.mark.parametrize(
+    ("given", "delivered_by", "now", "code"),
+    [
+        # Relayed by the other party (or anyone else): only the terminating party delivers.
+        pytest.param(NOTICE_AT, EU, NOTICE_AT, "MRA_NOTICE_RELAYED", id="relayed-by-other"),
+        pytest.param(NOTICE_AT, JP, NOTICE_AT, "MRA_NOTICE_RELAYED", id="relayed-by-stranger"),
+        # Break 1: a stolen key's notice dated before the agreement began.
+        pytest.param(
+            EFFECTIVE_FROM - timedelta(days=1),
+            US,
+            EFFECTIVE_FROM,
+            "MRA_NOTICE_BACKDATED",
+            id="before-effective-date",
+        ),
+        pytest.param(
+            SIGNED_AT - timedelta(days=1),
+            US,
+            IN_FORCE_AT,
+            "MRA_NOTICE_BACKDATED",
+            id="before-the-agreement-was-formed",
+        ),
+        pytest.param(
+            NOTICE_AT, US, NOTICE_AT + timedelta(days=31), "MRA_NOTICE_STALE", id="replayed-old"
+        ),
+        pytest.param(
+            NOTICE_AT + timedelta(hours=1), US, NOTICE_AT, "MRA_NOTICE_STALE", id="from-future"
+        ),
+    ],
+)
+def test_accept_termination_notice_refuses(
+    given: datetime, delivered_by: str, now: datetime, code: str
+) -> None:
+    with pytest.raises(VerificationError) as caught:
+        accept_termination_notice(
+            _notice_at(given),
+            MRA,
+            resolver=RESOLVER,
+            now=now,
+            delivered_by=delivered_by,
+            formed_at=agreement_formed_at(SIGNED),
+        )
+    assert caught.value.code == code
+
+
+def test_accept_termination_notice_from_the_party_itself() -> None:
+    assert agreement_formed_at(SIGNED) == SIGNED_AT
+    effective = accept_termination_notice(
+        _notice_at(NOTICE_AT),
+        MRA,
+        resolver=RESOLVER,
+        now=NOTICE_AT + timedelta(minutes=5),
+        delivered_by=US,
+        formed_at=SIGNED_AT,
+    )
+    assert effective == NOTICE_AT + timedelta(days=90)

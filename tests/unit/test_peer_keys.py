@@ -165,3 +165,41 @@ def test_resolve_respects_revocation_time() -> None:
     with pytest.raises(VerificationError) as unknown:
         peer.resolve(f"{DID}#key-9", T)
     assert unknown.value.code == "UNKNOWN_KEY"
+
+
+def _auth_only(*mbs: str, extra: str) -> dict[str, Any]:
+    """A document whose last method ``extra`` is listed only under ``authentication``."""
+    document = doc(*mbs)
+    vm = f"{DID}#key-{len(mbs) + 1}"
+    document["verificationMethod"].append(
+        {"id": vm, "type": "Multikey", "controller": DID, "publicKeyMultibase": extra}
+    )
+    document["authentication"] = [vm]
+    return document
+
+
+def test_first_contact_pins_keys_in_every_relationship() -> None:
+    # Break 4: a key listed only under authentication was trusted without a pin.
+    fetched = parse_did_document(_auth_only(KEYS[0], extra=KEYS[1]), DID)
+    with pytest.raises(PinMismatchError, match="not pinned: " + KEYS[1]):
+        accept_first_contact(fetched, [KEYS[0]])
+    assert accept_first_contact(fetched, [KEYS[0], KEYS[1]]) is fetched
+
+
+def test_a_key_gaining_a_relationship_is_a_key_change() -> None:
+    old = parse_did_document(_auth_only(KEYS[0], extra=KEYS[1]), DID)
+    document = _auth_only(KEYS[0], extra=KEYS[1])
+    document["assertionMethod"].append(f"{DID}#key-2")
+    promoted = parse_did_document(document, DID)
+    with pytest.raises(KeyChangeRejectedError, match="gained assertionMethod"):
+        accept_key_change(old, promoted)
+    assert accept_key_change(old, promoted, repinned=[KEYS[1]]) is promoted
+    assert accept_key_change(old, promoted, announced=[KEYS[1]]) is promoted
+
+
+def test_a_key_leaving_a_relationship_is_allowed() -> None:
+    # Routine rotation: the retired key leaves authentication, the new one was announced.
+    old = keys(KEYS[0])
+    new = keys(KEYS[0], KEYS[1])
+    assert new.keys[f"{DID}#key-1"].relationships == {"assertionMethod"}
+    assert accept_key_change(old, new, announced=[KEYS[1]]) is new

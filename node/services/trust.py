@@ -1,0 +1,275 @@
+"""Builds the node's :class:`~registry.trust_snapshot.TrustSnapshot` from its database.
+
+The snapshot is rebuilt only when the database's trust generation moved (see
+:mod:`node.storage.trust_repo`): a verify request reads one integer, and the whole snapshot
+only after a change. Parsed DID documents, agreements and status lists are reused across
+rebuilds while their stored versions are unchanged.
+
+Decisions:
+
+- This node's own lists are read from its own database and are always current; the
+  validity period of a published version is about readers elsewhere, so it is not applied
+  to the node's own view (``checked_at`` is None and the validity dates are cleared).
+- A peer key with no record of where it came from (pin, announcement, re-pin) is left out:
+  an unknown key grants nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from credentials.data_integrity import proofs_of
+from credentials.errors import MalformedInputError, VerificationError
+from credentials.strict_json import JSONObject, loads_object
+from node.storage import federation_repo, keys_repo, status_repo, trust_repo
+from node.storage.db import Database
+from registry.mra import MutualRecognitionAgreement
+from registry.peer_keys import parse_did_document
+from registry.pipeline import LIST_ID
+from registry.status_list import StatusListCredentialInfo, parse_status_list_credential
+from registry.trust_snapshot import (
+    AgreementState,
+    KeyState,
+    PeerState,
+    StatusListState,
+    TrustLimits,
+    TrustSnapshot,
+)
+
+__all__ = ["OWN_RELATIONSHIPS", "TrustSnapshotSource", "own_proof_value"]
+
+#: This node lists each of its keys for both (see NodeIdentity.did_document).
+OWN_RELATIONSHIPS = frozenset({"assertionMethod", "authentication"})
+_PARSED_MAX = 512
+
+
+def own_proof_value(document: JSONObject, own_did: str) -> str | None:
+    """The proofValue of the (last) proof this node made on ``document``, if any."""
+    found = None
+    for proof in proofs_of(document):
+        vm = proof.get("verificationMethod")
+        value = proof.get("proofValue")
+        if isinstance(vm, str) and vm.startswith(own_did + "#") and isinstance(value, str):
+            found = value
+    return found
+
+
+def _signed_by_compromised(document: str, peers: dict[str, PeerState]) -> bool:
+    try:
+        proofs = proofs_of(loads_object(document))
+    except MalformedInputError:
+        return True
+    for proof in proofs:
+        vm = proof.get("verificationMethod")
+        if not isinstance(vm, str):
+            return True
+        peer = peers.get(vm.split("#", 1)[0])
+        key = peer.keys.get(vm) if peer is not None else None
+        if key is None or key.compromised_since is not None:
+            return True
+    return False
+
+
+class TrustSnapshotSource:
+    """The current trust snapshot of one node, rebuilt when the database says so.
+
+    Args:
+        db: The node database.
+        did: The node's did:web.
+        base_url: The node's public base URL.
+        limits: Freshness limits and skew.
+
+    """
+
+    def __init__(self, *, db: Database, did: str, base_url: str, limits: TrustLimits) -> None:
+        self._db = db
+        self._did = did
+        self._base_url = base_url.rstrip("/")
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._snapshot: TrustSnapshot | None = None
+        self._parsed: dict[tuple[str, str], StatusListCredentialInfo] = {}
+
+    def current(self) -> TrustSnapshot:
+        """The snapshot at the database's current generation.
+
+        Raises:
+            StorageError: The database cannot be read.
+        """
+        with self._db.read() as conn:
+            generation = trust_repo.read_generation(conn)
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.generation == generation:
+            return snapshot
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is not None and snapshot.generation == generation:
+                return snapshot
+            snapshot = self._build()
+            self._snapshot = snapshot
+            return snapshot
+
+    def invalidate(self) -> None:
+        """Forget the snapshot (the next request rebuilds it)."""
+        self._snapshot = None
+
+    # -- building ------------------------------------------------------------------------
+
+    def _info(self, key: tuple[str, str], document: str) -> StatusListCredentialInfo:
+        info = self._parsed.get(key)
+        if info is None:
+            info = parse_status_list_credential(loads_object(document))
+            if len(self._parsed) >= _PARSED_MAX:
+                self._parsed.clear()
+            self._parsed[key] = info
+        return info
+
+    def _build(self) -> TrustSnapshot:
+        with self._db.read() as conn:
+            # Read the generation first: a change committed meanwhile moves it again, and
+            # the next request rebuilds (never a newer generation over older data).
+            generation = trust_repo.read_generation(conn)
+            keys = keys_repo.list_keys(conn)
+            peers = federation_repo.list_peers(conn)
+            documents = {p.did: federation_repo.get_did_document(conn, p.did) for p in peers}
+            records = trust_repo.list_peer_key_records(conn)
+            mras = [
+                *federation_repo.list_mras(conn, state="active"),
+                *federation_repo.list_mras(conn, state="terminated"),
+            ]
+            own_lists = status_repo.latest_versions(conn, status_repo.list_ids(conn))
+            peer_lists = [
+                federation_repo.current_status_list(conn, url)
+                for p in peers
+                for url in federation_repo.status_list_urls(conn, p.did)
+            ]
+        own_keys = {
+            f"{self._did}#{k.kid}": KeyState(
+                vm_id=f"{self._did}#{k.kid}",
+                controller=self._did,
+                multibase=k.public_key_multibase,
+                relationships=OWN_RELATIONSHIPS,
+                not_before=k.created_at,
+                compromised_since=k.compromised_since,
+            )
+            for k in keys
+        }
+        starts = {(r.peer_did, r.multibase): r for r in records}
+        peer_states = {}
+        for peer in peers:
+            stored = documents.get(peer.did)
+            peer_keys: dict[str, KeyState] = {}
+            trusted, reason = peer.trusted, peer.untrusted_reason
+            if stored is not None:
+                try:
+                    parsed = parse_did_document(loads_object(stored[0]), peer.did)
+                except (MalformedInputError, VerificationError) as e:
+                    trusted, reason = False, f"stored DID document unreadable: {e.message}"
+                else:
+                    for key in parsed.keys.values():
+                        record = starts.get((peer.did, key.multibase))
+                        if record is None:
+                            continue  # no record of where it came from: grants nothing
+                        peer_keys[key.vm_id] = KeyState(
+                            vm_id=key.vm_id,
+                            controller=peer.did,
+                            multibase=key.multibase,
+                            relationships=key.relationships,
+                            not_before=record.not_before,
+                            compromised_since=key.revoked,
+                        )
+            peer_states[peer.did] = PeerState(
+                did=peer.did,
+                name=peer.name,
+                base_url=peer.base_url,
+                trusted=trusted,
+                untrusted_reason=reason,
+                keys=peer_keys,
+                did_document_fetched_at=stored[1] if stored is not None else None,
+            )
+        agreements = []
+        for mra_record in mras:
+            try:
+                document = loads_object(mra_record.document)
+                mra = MutualRecognitionAgreement.from_dict(document)
+            except (MalformedInputError, VerificationError):
+                continue
+            recorded = mra_record.own_proof_value is not None and any(
+                p.get("proofValue") == mra_record.own_proof_value
+                and str(p.get("verificationMethod", "")).startswith(self._did + "#")
+                for p in proofs_of(document)
+            )
+            agreements.append(
+                AgreementState(
+                    mra=mra,
+                    state=mra_record.state,
+                    termination_effective=mra_record.termination_effective,
+                    own_signature_recorded=recorded,
+                )
+            )
+        lists: dict[str, StatusListState] = {}
+        for list_id, version in own_lists.items():
+            url = f"{self._base_url}/status-lists/{list_id}"
+            info = self._info((url, f"v{version.version}"), version.document)
+            lists[url] = StatusListState(
+                url=url,
+                issuer=self._did,
+                info=dataclasses.replace(info, valid_from=None, valid_until=None),
+                checked_at=None,
+            )
+        for peer_list in peer_lists:
+            if peer_list is None or _signed_by_compromised(peer_list.document, peer_states):
+                continue  # a list signed by a compromised key says nothing: fetch a new one
+            info = self._info((peer_list.url, peer_list.valid_from.isoformat()), peer_list.document)
+            lists[peer_list.url] = StatusListState(
+                url=peer_list.url,
+                issuer=peer_list.peer_did,
+                info=info,
+                checked_at=peer_list.confirmed_at,
+            )
+        return TrustSnapshot(
+            own_did=self._did,
+            own_base_url=self._base_url,
+            own_keys=own_keys,
+            peers=peer_states,
+            agreements=tuple(agreements),
+            status_lists=lists,
+            limits=self._limits,
+            generation=generation,
+        )
+
+    # -- history ---------------------------------------------------------------------------
+
+    def lists_at(self, urls: Iterable[str], at: datetime) -> dict[str, StatusListState]:
+        """The status list versions this node held for ``at`` (for a historical question).
+
+        Own lists: the version published last at or before ``at`` (the node keeps them
+        all). Peers' lists: the newest version valid from at or before ``at``, with the time
+        it was last confirmed; the pipeline treats a version confirmed too long before
+        ``at`` as a gap in the history (``unknown``).
+        """
+        prefix = self._base_url + "/status-lists/"
+        held: dict[str, StatusListState] = {}
+        with self._db.read() as conn:
+            for url in set(urls):
+                if url.startswith(prefix) and LIST_ID.match(url[len(prefix) :]):
+                    own = status_repo.version_at(conn, url[len(prefix) :], at)
+                    if own is not None:
+                        info = self._info((url, f"v{own.version}"), own.document)
+                        held[url] = StatusListState(
+                            url=url,
+                            issuer=self._did,
+                            info=dataclasses.replace(info, valid_from=None, valid_until=None),
+                            checked_at=None,
+                        )
+                    continue
+                peer = federation_repo.status_list_at(conn, url, at)
+                if peer is not None:
+                    info = self._info((url, peer.valid_from.isoformat()), peer.document)
+                    held[url] = StatusListState(
+                        url=url, issuer=peer.peer_did, info=info, checked_at=peer.confirmed_at
+                    )
+        return held
