@@ -2,12 +2,14 @@
 
 The file is TOML that operators edit by hand. Relative paths in it are relative to the data
 directory. Environment variables override what deployments change per host:
-``TRUSTLANE_BASE_URL``, ``TRUSTLANE_DATABASE_URL``. Nothing is read at import time; callers
-pass the environment mapping.
+``TRUSTLANE_BASE_URL``, ``TRUSTLANE_DATABASE_URL`` and the ``[server]`` settings
+(``TRUSTLANE_SERVER_THREADS`` and so on, see :func:`server_env_var`); an empty variable counts
+as unset. Nothing is read at import time; callers pass the environment mapping.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,11 +20,17 @@ import tomli_w
 from credentials.errors import MalformedInputError
 from federation_config.settings import DEFAULT_PASSPHRASE_ENV, NodeSettings
 
-__all__ = ["CONFIG_NAME", "dump", "load"]
+__all__ = ["CONFIG_NAME", "MAX_SERVER_SECONDS", "dump", "load", "server_env_var"]
 
 CONFIG_NAME = "node.toml"
 
-_SECTIONS: dict[str, dict[str, type]] = {
+#: Longest accepted ``[server]`` time (request read timeout, keep-alive), in seconds.
+MAX_SERVER_SECONDS = 3600
+
+# A TOML number: integer or float (bool is neither, although Python makes it an int).
+_NUMBER = (int, float)
+
+_SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "node": {"name": str, "base_url": str},
     "database": {"url": str},
     "tls": {"cert": str, "key": str},
@@ -31,7 +39,24 @@ _SECTIONS: dict[str, dict[str, type]] = {
     "credentials": {"valid_days": int},
     "limits": {"max_request_bytes": int, "clock_skew_seconds": int},
     "security": {"insecure_allow_plain_http": bool},
+    "presentations": {"challenge_ttl_seconds": int},
+    "server": {
+        "request_read_timeout_seconds": _NUMBER,
+        "keepalive_seconds": _NUMBER,
+        "threads": int,
+        "max_connections": int,
+    },
 }
+
+# [server] key -> (NodeSettings field, float for seconds or int for a count).
+_SERVER: dict[str, tuple[str, type]] = {
+    "request_read_timeout_seconds": ("request_read_timeout_seconds", float),
+    "keepalive_seconds": ("keepalive_seconds", float),
+    "threads": ("server_threads", int),
+    "max_connections": ("server_max_connections", int),
+}
+_ENV_INT = re.compile(r"[0-9]+\Z", re.ASCII)
+_ENV_SECONDS = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z", re.ASCII)
 
 
 def _bad(message: str) -> MalformedInputError:
@@ -48,11 +73,61 @@ def _check_shape(data: Mapping[str, Any], path: Path) -> None:
             expected = _SECTIONS[section].get(key)
             if expected is None:
                 raise _bad(f"{path}: unknown key {section}.{key}")
-            if type(item) is not expected:
+            if isinstance(expected, tuple):
+                if type(item) not in expected:
+                    raise _bad(f"{path}: {section}.{key} must be a number")
+            elif type(item) is not expected:
                 raise _bad(f"{path}: {section}.{key} must be {expected.__name__}")
     for section, key in (("node", "name"), ("node", "base_url")):
         if key not in data.get(section, {}):
             raise _bad(f"{path}: missing {section}.{key}")
+
+
+def server_env_var(key: str) -> str:
+    """Return the environment variable that overrides ``[server]`` ``key``.
+
+    ``server_env_var("threads")`` is ``TRUSTLANE_SERVER_THREADS``.
+    """
+    return "TRUSTLANE_SERVER_" + key.upper()
+
+
+def _server_settings(
+    server: Mapping[str, Any], path: Path, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ``[server]`` values given in the file or the environment, as NodeSettings fields.
+
+    Raises:
+        MalformedInputError: A value (from the file or a variable) is out of range.
+    """
+    values: dict[str, Any] = {}
+    for key, (field, kind) in _SERVER.items():
+        var = server_env_var(key)
+        raw = environ.get(var, "").strip()
+        value: Any
+        if raw:
+            where = f"${var}"
+            pattern = _ENV_SECONDS if kind is float else _ENV_INT
+            if not pattern.match(raw):
+                wanted = "a number of seconds" if kind is float else "a whole number"
+                raise _bad(f"{where} must be {wanted} (got {raw!r})")
+            value = kind(raw)
+        elif key in server:
+            where = f"{path}: server.{key}"
+            value = server[key]
+        else:
+            continue
+        if kind is float:
+            if not 0 < value <= MAX_SERVER_SECONDS:  # also refuses nan and inf
+                raise _bad(
+                    f"{where} must be more than 0 and at most {MAX_SERVER_SECONDS} seconds "
+                    f"(got {value})"
+                )
+            values[field] = float(value)
+        else:
+            if value < 1:
+                raise _bad(f"{where} must be at least 1 (got {value})")
+            values[field] = value
+    return values
 
 
 def load(data_dir: Path, environ: Mapping[str, str]) -> NodeSettings:
@@ -66,7 +141,8 @@ def load(data_dir: Path, environ: Mapping[str, str]) -> NodeSettings:
         The validated settings.
 
     Raises:
-        MalformedInputError: The file is missing, not TOML, or has a wrong key or value.
+        MalformedInputError: The file is missing, not TOML, or has a wrong key or value, or
+            an environment override is not a valid value.
     """
     data_dir = data_dir.resolve()
     path = data_dir / CONFIG_NAME
@@ -107,6 +183,8 @@ def load(data_dir: Path, environ: Mapping[str, str]) -> NodeSettings:
         credential_valid_days=section("credentials").get("valid_days", 3 * 365),
         max_request_bytes=limits.get("max_request_bytes", 1024 * 1024),
         clock_skew_seconds=limits.get("clock_skew_seconds", 300),
+        challenge_ttl_seconds=section("presentations").get("challenge_ttl_seconds", 600),
+        **_server_settings(section("server"), path, environ),
     )
 
 
@@ -136,6 +214,13 @@ def dump(settings: NodeSettings) -> str:
             "clock_skew_seconds": settings.clock_skew_seconds,
         },
         "security": {"insecure_allow_plain_http": settings.insecure_allow_plain_http},
+        "presentations": {"challenge_ttl_seconds": settings.challenge_ttl_seconds},
+        "server": {
+            "request_read_timeout_seconds": settings.request_read_timeout_seconds,
+            "keepalive_seconds": settings.keepalive_seconds,
+            "threads": settings.server_threads,
+            "max_connections": settings.server_max_connections,
+        },
     }
     if settings.passphrase_file is not None:
         doc["keystore"]["passphrase_file"] = rel(settings.passphrase_file)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
@@ -10,7 +10,14 @@ from sqlalchemy import Connection, Row, select, update
 from node.storage.records import AuditRecord
 from node.storage.schema import audit_events, audit_head
 
-__all__ = ["GENESIS_HASH", "append_event", "iter_events", "lock_head", "read_head"]
+__all__ = [
+    "GENESIS_HASH",
+    "append_event",
+    "append_events",
+    "iter_events",
+    "lock_head",
+    "read_head",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -53,6 +60,32 @@ def append_event(conn: Connection, record: AuditRecord) -> None:
     )
     conn.execute(
         update(audit_head).where(audit_head.c.id == 1).values(seq=record.seq, hash=record.hash)
+    )
+
+
+def append_events(conn: Connection, records: Sequence[AuditRecord]) -> None:
+    """Insert consecutive events and move the head to the last (call after lock_head)."""
+    if not records:
+        return
+    conn.execute(
+        audit_events.insert(),
+        [
+            {
+                "seq": r.seq,
+                "at": r.at,
+                "actor": r.actor,
+                "action": r.action,
+                "target": r.target,
+                "details": r.details,
+                "prev_hash": r.prev_hash,
+                "hash": r.hash,
+            }
+            for r in records
+        ],
+    )
+    last = records[-1]
+    conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(seq=last.seq, hash=last.hash)
     )
 
 

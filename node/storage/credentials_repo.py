@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
@@ -9,7 +10,13 @@ from sqlalchemy import Connection, select, update
 from node.storage.records import CredentialRecord
 from node.storage.schema import credentials
 
-__all__ = ["get_credential", "insert_credential", "live_credential_ids", "replace_document"]
+__all__ = [
+    "get_credential",
+    "insert_credential",
+    "insert_credentials",
+    "live_credential_ids",
+    "replace_document",
+]
 
 
 def insert_credential(
@@ -32,6 +39,26 @@ def insert_credential(
             valid_until=valid_until,
             document=document,
         )
+    )
+
+
+def insert_credentials(conn: Connection, records: Sequence[CredentialRecord]) -> None:
+    """Store newly issued credentials in one multi-row insert (every id must be new)."""
+    if not records:
+        return
+    conn.execute(
+        credentials.insert(),
+        [
+            {
+                "id": r.id,
+                "types": " ".join(r.types),
+                "subject_id": r.subject_id,
+                "issued_at": r.issued_at,
+                "valid_until": r.valid_until,
+                "document": r.document,
+            }
+            for r in records
+        ],
     )
 
 

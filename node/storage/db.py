@@ -4,6 +4,13 @@ SQLite (the embedded default) runs in WAL mode with foreign keys on; write trans
 start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of
 failing when a read lock cannot be upgraded. PostgreSQL uses row locks (``FOR UPDATE``) where
 the repositories need to serialise writers.
+
+Both backends refuse the same values, before any statement reaches the database (see
+:func:`_check_parameters`): text holding U+0000 (PostgreSQL cannot store it), text longer
+than its ``String(n)`` column (PostgreSQL refuses it, or silently cuts trailing spaces;
+SQLite would store it) and integers outside the column's range (PostgreSQL refuses them;
+SQLite stores them, or fails beyond 64 bits). Each is an :class:`UnstorableValueError`
+(400 ``INVALID_VALUE`` in the API), so that the same request gets the same answer on both.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import BigInteger, Connection, Engine, Integer, String, Table, create_engine, event
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.sql.dml import Insert, Update
 
 from credentials.errors import MalformedInputError, TrustlaneError
 from node.storage.trust_repo import bump_generation, take_trust_changed
@@ -39,9 +48,95 @@ class StorageConflictError(StorageError):
 
 
 class UnstorableValueError(MalformedInputError):
-    """A value the database cannot store (e.g. NUL characters on PostgreSQL)."""
+    """A value the database cannot store or look up, refused alike on every backend.
+
+    Text holding U+0000 (NUL), text longer than its column, an integer out of its column's
+    range. Raised before the statement runs (or translated from PostgreSQL's DataError).
+    """
 
     code = "INVALID_VALUE"
+
+
+_INT32 = range(-(2**31), 2**31)
+_INT64 = range(-(2**63), 2**63)
+
+
+def _refuse_nul_and_huge_ints(parameters: Any) -> None:
+    """Refuse NUL in any text and integers beyond 64 bits, whatever the statement."""
+    stack = [parameters]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise UnstorableValueError(
+                    "text containing U+0000 (NUL) cannot be stored or looked up"
+                )
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if item not in _INT64:
+                raise UnstorableValueError(f"integer {item} is outside the database's range")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def _refuse_out_of_column(context: ExecutionContext) -> None:
+    """Refuse what PostgreSQL's column types refuse, on SQLite too.
+
+    Integers bound to an ``Integer`` column (also in a WHERE clause) must fit 32 bits, to a
+    ``BigInteger`` column 64 bits. Text written by INSERT or UPDATE must fit its
+    ``String(n)`` column; a longer value in a WHERE clause merely matches nothing, as on
+    PostgreSQL.
+    """
+    compiled: Any = getattr(context, "compiled", None)
+    binds: dict[str, Any] | None = getattr(compiled, "binds", None)  # none for DDL
+    if not binds:
+        return
+    statement = compiled.statement
+    written: dict[str, Any] = {}
+    if isinstance(statement, Insert | Update) and isinstance(statement.table, Table):
+        written = {c.key: c for c in statement.table.columns}
+    compiled_parameters: list[dict[str, Any]] = getattr(context, "compiled_parameters", [])
+    for params in compiled_parameters:
+        for key, value in params.items():
+            bind = binds.get(key)
+            if bind is None:
+                continue
+            type_ = bind.type
+            values = value if isinstance(value, list | tuple) else (value,)
+            for item in values:
+                if isinstance(item, bool) or not isinstance(item, int | str):
+                    continue
+                if isinstance(item, int) and isinstance(type_, Integer):
+                    allowed = _INT64 if isinstance(type_, BigInteger) else _INT32
+                    if item not in allowed:
+                        raise UnstorableValueError(
+                            f"integer {item} is outside the database's range"
+                        )
+                elif isinstance(item, str) and key in written:
+                    column = written[key]
+                    length = getattr(column.type, "length", None)
+                    if isinstance(column.type, String) and length and len(item) > length:
+                        raise UnstorableValueError(
+                            f"a value of {len(item)} characters is longer than the {length} "
+                            f"the database stores for {column.name}"
+                        )
+
+
+def _check_parameters(
+    _conn: Connection,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    context: ExecutionContext | None,
+    _executemany: bool,
+) -> None:
+    """``before_cursor_execute``: refuse unstorable values alike on every backend."""
+    _refuse_nul_and_huge_ints(parameters)
+    if context is not None:
+        _refuse_out_of_column(context)
 
 
 def _translate(e: SQLAlchemyError, what: str) -> TrustlaneError:
@@ -88,6 +183,7 @@ class Database:
                 self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
         except (SQLAlchemyError, ImportError, ValueError) as e:
             raise StorageError(f"cannot use database URL: {type(e).__name__}") from e
+        event.listen(self.engine, "before_cursor_execute", _check_parameters)
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,7 +17,7 @@ that would narrow down who holds them. SQLite serialises writers anyway (``BEGIN
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from node.storage.trust_repo import mark_trust_changed
 
 __all__ = [
     "allocate_index",
+    "allocate_indexes",
     "entries_for_credential",
     "get_list",
     "insert_version",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 _MAX_ATTEMPTS = 64
+_IN_LIMIT = 500  # values per IN (...) list
 
 
 def _used(conn: Connection, list_id: str) -> int:
@@ -190,6 +192,96 @@ def allocate_index(
         except IntegrityError:
             continue
     raise RuntimeError(f"no free status index found in {list_id}")
+
+
+def allocate_indexes(
+    conn: Connection,
+    *,
+    purpose: str,
+    credential_ids: Sequence[str],
+    size: int,
+    now: datetime,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """Allocate a fresh random index for each of ``credential_ids`` (bulk issuance).
+
+    The same rules as :func:`allocate_index`, in a few statements per batch instead of
+    several per credential: indexes are drawn uniformly at random among the free ones of the
+    purpose's open list; when that list reaches half its size the next one is opened, and the
+    rest of the batch goes there. Lock order is the same (head row, then list row).
+
+    Returns:
+        ``(entries, first_versions)``: ``(list_id, index)`` per credential, in order, and
+        the lists that have never been published (locked by this transaction; the caller
+        publishes them before committing).
+
+    Raises:
+        RuntimeError: No free indexes were found after many attempts.
+    """
+    entries: list[tuple[str, int]] = []
+    first_versions: list[str] = []
+    pending = list(credential_ids)
+    while pending:
+        list_id, list_size = _current_list(conn, purpose, size, now)
+        if _peek_version(conn, list_id) == 0 and lock_list(conn, list_id) == 0:
+            # Locked before inserting, as in allocate_index (no key-share lock upgrade).
+            if list_id not in first_versions:
+                first_versions.append(list_id)
+        room = max(1, list_size // 2 - _used(conn, list_id))
+        chunk, pending = pending[:room], pending[room:]
+        for _ in range(_MAX_ATTEMPTS):
+            indexes = _draw_free(conn, list_id, list_size, len(chunk), randbelow)
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        status_entries.insert(),
+                        [
+                            {
+                                "list_id": list_id,
+                                "idx": idx,
+                                "credential_id": credential_id,
+                                "value": False,
+                                "updated_at": now,
+                            }
+                            for credential_id, idx in zip(chunk, indexes, strict=True)
+                        ],
+                    )
+                break
+            except IntegrityError:
+                continue  # a concurrent writer took one of them meanwhile: draw again
+        else:
+            raise RuntimeError(f"no free status indexes found in {list_id}")
+        entries.extend((list_id, idx) for idx in indexes)
+    return entries, first_versions
+
+
+def _draw_free(
+    conn: Connection, list_id: str, size: int, count: int, randbelow: Callable[[int], int]
+) -> list[int]:
+    """``count`` distinct random indexes free in ``list_id`` (as of this read), in draw order."""
+    chosen: dict[int, None] = {}
+    for _ in range(_MAX_ATTEMPTS):
+        candidates: dict[int, None] = {}  # a dict keeps the (random) draw order
+        while len(chosen) + len(candidates) < count:
+            idx = randbelow(size)
+            if idx not in chosen:
+                candidates[idx] = None
+        drawn = list(candidates)
+        taken: set[int] = set()
+        for start in range(0, len(drawn), _IN_LIMIT):
+            taken.update(
+                r.idx
+                for r in conn.execute(
+                    select(status_entries.c.idx).where(
+                        status_entries.c.list_id == list_id,
+                        status_entries.c.idx.in_(drawn[start : start + _IN_LIMIT]),
+                    )
+                )
+            )
+        chosen.update((idx, None) for idx in drawn if idx not in taken)
+        if len(chosen) == count:
+            return list(chosen)
+    raise RuntimeError(f"no free status indexes found in {list_id}")
 
 
 def _peek_version(conn: Connection, list_id: str) -> int:

@@ -752,6 +752,13 @@ AEO_CASES = [
         "INVALID_ISSUER",
     ),
     Case(
+        # Not "absent": an empty issuer was once taken for the default (found by schemathesis).
+        "aeo-issuer-empty",
+        post(AEO, {"credentialSubject": aeo_subject(), "issuer": ""}),
+        400,
+        "INVALID_ISSUER",
+    ),
+    Case(
         "aeo-issuer-as-number",
         post(AEO, {"credentialSubject": aeo_subject(), "issuer": 1}),
         400,
@@ -850,11 +857,12 @@ PUBLIC_CASES = [
     ),
     Case("unknown-route-post", call("POST", "/credentials"), 404, component="NotFound"),
     Case(
-        # /credentials/<path:credentialId> is GET only, so this path exists.
-        "post-to-credential-path",
+        # GET /credentials/{credentialId} matches only ids that are URLs (scheme ":" ...), so
+        # this path does not exist (POST to a URL id is a 405: get-credential-post).
+        "post-to-credential-path-that-is-not-an-id",
         call("POST", "/credentials/revoke"),
-        405,
-        component="MethodNotAllowed",
+        404,
+        component="NotFound",
     ),
 ]
 
