@@ -17,9 +17,19 @@ from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
 from credentials.strict_json import JSONObject
 
-__all__ = ["VC_V2_CONTEXT", "VerifiableCredential", "is_url", "type_list"]
+__all__ = [
+    "MAX_PRESENTED_CREDENTIALS",
+    "VC_V2_CONTEXT",
+    "VerifiableCredential",
+    "VerifiablePresentation",
+    "is_url",
+    "issuer_id",
+    "type_list",
+]
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+#: Most credentials one presentation may carry (each costs signature checks: a DoS bound).
+MAX_PRESENTED_CREDENTIALS = 8
 # RFC 3986 absolute URI: a scheme, a colon and no whitespace or control characters (DIDs
 # and URNs qualify).
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z")
@@ -66,10 +76,20 @@ def _contexts(document: JSONObject) -> tuple[str | JSONObject, ...]:
     return cast("tuple[str | JSONObject, ...]", tuple(raw))
 
 
-def _issuer(document: JSONObject) -> str:
+def issuer_id(document: JSONObject) -> str | None:
+    """The issuer of a credential, in string or object form; None when it has none.
+
+    The one place that reads ``issuer``: it does not check that the id is a URL (the data
+    model check does), and it never raises.
+    """
     raw = document.get("issuer")
     issuer = raw.get("id") if isinstance(raw, dict) else raw
-    if not is_url(issuer) or not isinstance(issuer, str):
+    return issuer if isinstance(issuer, str) else None
+
+
+def _issuer(document: JSONObject) -> str:
+    issuer = issuer_id(document)
+    if issuer is None or not is_url(issuer):
         raise _bad("issuer must be a URL or an object whose id is a URL", code="INVALID_ISSUER")
     return issuer
 
@@ -154,3 +174,97 @@ class VerifiableCredential:
     def to_dict(self) -> JSONObject:
         """Return the document exactly as parsed."""
         return self.document
+
+
+def _presented(document: JSONObject) -> tuple[JSONObject, ...]:
+    raw = document.get("verifiableCredential")
+    items = raw if isinstance(raw, list) else [] if raw is None else [raw]
+    if not items:
+        raise _bad("the presentation holds no credential", code="INVALID_PRESENTATION")
+    if len(items) > MAX_PRESENTED_CREDENTIALS:
+        raise _bad(
+            f"the presentation holds {len(items)} credentials; at most "
+            f"{MAX_PRESENTED_CREDENTIALS} are accepted",
+            code="INVALID_PRESENTATION",
+        )
+    for item in items:
+        if not isinstance(item, dict):
+            raise _bad(
+                "every verifiableCredential must be a credential object with its own proof "
+                "(enveloped credentials are not supported)",
+                code="INVALID_PRESENTATION",
+            )
+        kinds = item.get("type")
+        if kinds == "EnvelopedVerifiableCredential" or (
+            isinstance(kinds, list) and "EnvelopedVerifiableCredential" in kinds
+        ):
+            raise _bad(
+                "enveloped credentials are not supported; embed the credential with its proof",
+                code="INVALID_PRESENTATION",
+            )
+    # Every item was checked just above.
+    return cast("tuple[JSONObject, ...]", tuple(items))
+
+
+@dataclass(frozen=True)
+class VerifiablePresentation:
+    """A parsed VC 2.0 presentation (VC DM 2.0 §4.13; proofs not verified).
+
+    Only what a port presentation needs is accepted: embedded credentials (each a JSON
+    object with its own proof), at least one and at most :data:`MAX_PRESENTED_CREDENTIALS`.
+    The credentials themselves are not checked here; verify each on its own.
+
+    Attributes:
+        document: The whole presentation as parsed.
+        contexts: The ``@context`` entries (the first is the VC 2.0 context).
+        id: The presentation id, if any.
+        types: The ``type`` values (always including ``VerifiablePresentation``).
+        holder: The holder's id (a URL), or None when the presentation names none.
+        credentials: The embedded credentials, in order.
+
+    """
+
+    document: JSONObject
+    contexts: tuple[str | JSONObject, ...]
+    id: str | None
+    types: tuple[str, ...]
+    holder: str | None
+    credentials: tuple[JSONObject, ...]
+
+    @classmethod
+    def from_dict(cls, document: JSONObject) -> VerifiablePresentation:
+        """Check the VC 2.0 presentation rules and build the presentation.
+
+        Raises:
+            MalformedInputError: A rule is broken; the message says which
+                (``INVALID_CONTEXT`` or ``INVALID_PRESENTATION``).
+
+        """
+        contexts = _contexts(document)
+        vp_id = document.get("id")
+        if vp_id is not None and not (isinstance(vp_id, str) and is_url(vp_id)):
+            raise _bad("presentation id must be a URL", code="INVALID_PRESENTATION")
+        try:
+            types = type_list(document.get("type"), "presentation")
+        except MalformedInputError as e:
+            raise _bad(e.message, code="INVALID_PRESENTATION") from e
+        if "VerifiablePresentation" not in types:
+            raise _bad("type must include VerifiablePresentation", code="INVALID_PRESENTATION")
+        holder: str | None = None
+        if "holder" in document:
+            raw = document["holder"]
+            candidate = raw.get("id") if isinstance(raw, dict) else raw
+            if not (isinstance(candidate, str) and is_url(candidate)):
+                raise _bad(
+                    "holder must be a URL or an object whose id is a URL",
+                    code="INVALID_PRESENTATION",
+                )
+            holder = candidate
+        return cls(
+            document=document,
+            contexts=contexts,
+            id=vp_id if isinstance(vp_id, str) else None,
+            types=types,
+            holder=holder,
+            credentials=_presented(document),
+        )
