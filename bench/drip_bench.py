@@ -150,7 +150,7 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
             actor="bench",
         )
         peer = services.peers.peer_named("dripper")
-        outcome = services.peers.sync_did_document(peer, datetime.now(UTC))
+        outcome = services.sync.sync_did_document(peer, datetime.now(UTC))
         if not outcome.ok:
             raise RuntimeError(f"the partner was not trusted: {outcome.detail}")
         services.db.dispose()

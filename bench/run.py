@@ -31,7 +31,7 @@ import nacl.signing
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench import drip_bench, federation_bench, http_bench
+from bench import drip_bench, federation_bench, http_bench, import_bench
 from credentials.data_integrity import DIDKeyResolver
 from credentials.keys import PrivateKey, b58decode
 from credentials.signing import sign_credential
@@ -144,9 +144,14 @@ def main() -> None:
     parser.add_argument(
         "--skip-http", action="store_true", help="trust kernel figures only (no node processes)"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds and revocations (under 2 minutes)"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=0.2, help="per figure per round")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = min(args.rounds, 5)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
@@ -239,9 +244,11 @@ def main() -> None:
         # The HTTP figures run without the single-core pin: server and clients need both cores.
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-        lines += http_bench.run()
-        lines += drip_bench.run()
-        lines += federation_bench.run()
+        quick = args.quick
+        lines += http_bench.run(rounds=2 if quick else 5)
+        lines += drip_bench.run(rounds=2 if quick else 5)
+        lines += import_bench.run(count=2000 if quick else 5000)
+        lines += federation_bench.run(count=5 if quick else 50)
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

@@ -7,6 +7,7 @@ directly by tests; nothing here reads files or the environment.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -14,9 +15,17 @@ from urllib.parse import quote, urlsplit
 from credentials.errors import MalformedInputError
 from registry import peer_origin
 
-__all__ = ["DEFAULT_PASSPHRASE_ENV", "NodeSettings", "did_web_for", "is_loopback_url"]
+__all__ = [
+    "DEFAULT_PASSPHRASE_ENV",
+    "MAX_CHALLENGE_TTL_SECONDS",
+    "NodeSettings",
+    "did_web_for",
+    "is_loopback_url",
+]
 
 DEFAULT_PASSPHRASE_ENV = "TRUSTLANE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
+#: Longest lifetime of a presentation challenge (``[presentations] challenge_ttl_seconds``).
+MAX_CHALLENGE_TTL_SECONDS = 86_400
 
 
 def _config_error(message: str) -> MalformedInputError:
@@ -88,6 +97,8 @@ class NodeSettings:
             request.
         server_threads: Threads per server worker that run complete requests.
         server_max_connections: Open connections per server worker; more are refused.
+        challenge_ttl_seconds: How long a presentation challenge may be answered (at most
+            a day).
     """
 
     name: str
@@ -110,6 +121,7 @@ class NodeSettings:
     keepalive_seconds: float = 5.0
     server_threads: int = 8
     server_max_connections: int = 1000
+    challenge_ttl_seconds: int = 600
     did: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,9 +141,17 @@ class NodeSettings:
             "keepalive_seconds",
             "server_threads",
             "server_max_connections",
+            "challenge_ttl_seconds",
         ):
-            if getattr(self, name) <= 0:
+            value = getattr(self, name)
+            if not value > 0:  # also refuses NaN
                 raise _config_error(f"{name} must be positive")
+            if not math.isfinite(value):
+                raise _config_error(f"{name} must be finite")
+        if self.challenge_ttl_seconds > MAX_CHALLENGE_TTL_SECONDS:
+            raise _config_error(
+                f"challenge_ttl_seconds must be at most {MAX_CHALLENGE_TTL_SECONDS} (a day)"
+            )
         if self.keystore_dir is None:
             object.__setattr__(self, "keystore_dir", self.data_dir / "keys")
 

@@ -16,16 +16,18 @@ from flask import Flask, Response, request
 from federation_config.loader import load
 from node.api import (
     aeo,
+    challenges,
     credentials,
     federation,
     health,
     identity,
     metrics,
     mras,
+    presentations,
     registry,
     status_lists,
 )
-from node.api.common import authenticated
+from node.api.common import MAX_REQUEST_BYTES, authenticate
 from node.api.errors import register_error_handlers
 from node.federation.scheduler import start_scheduler
 from node.services.readiness import SchedulerProbe
@@ -64,28 +66,47 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         MAX_CONTENT_LENGTH=services.settings.max_request_bytes + 1,
         JSON_SORT_KEYS=False,
     )
+    app.config[MAX_REQUEST_BYTES] = services.settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["trustlane"] = services
-    for module in (
-        identity,
-        status_lists,
-        credentials,
-        aeo,
-        health,
-        registry,
-        mras,
-        federation,
-        metrics,
-    ):
-        app.register_blueprint(module.make_blueprint())
+    # The composition root: each blueprint gets the services it uses, nothing more.
+    clock = services.clock
+    blueprints = (
+        identity.make_blueprint(identity=services.identity),
+        status_lists.make_blueprint(
+            status_service=services.status,
+            cache_seconds=services.settings.status_list_cache_seconds,
+            clock=clock,
+        ),
+        credentials.make_blueprint(
+            issuance=services.issuance,
+            verification=services.verification,
+            status_service=services.status,
+            clock=clock,
+        ),
+        aeo.make_blueprint(issuance=services.issuance, clock=clock),
+        challenges.make_blueprint(challenges=services.challenges, clock=clock),
+        presentations.make_blueprint(presentations=services.presentations, clock=clock),
+        health.make_blueprint(
+            db=services.db, identity=services.identity, sync=services.federation.sync
+        ),
+        registry.make_blueprint(
+            peers=services.peers, sync=services.sync, agreements=services.agreements, clock=clock
+        ),
+        mras.make_blueprint(agreements=services.agreements, clock=clock),
+        federation.make_blueprint(push=services.push, agreements=services.agreements),
+        metrics.make_blueprint(peers=services.peers),
+    )
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
+    authenticator = services.authenticator
 
     @app.before_request
     def _guard() -> None:
         # Unknown routes fall through to the 404 handler without asking for a token.
         if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
             return
-        authenticated()
+        authenticate(authenticator)
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -97,7 +118,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         sync = services.federation.sync
         scheduler = start_scheduler(
             services.db,
-            services.peers,
+            services.sync,
             agreements=services.agreements,
             interval_seconds=sync.interval_seconds,
             jitter_seconds=sync.jitter_seconds,

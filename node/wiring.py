@@ -25,9 +25,12 @@ from node.federation.fetcher import Fetcher, RequestsFetcher
 from node.federation.peers import PeerService
 from node.federation.push import PushService
 from node.federation.refetch import RefetchQueue
+from node.federation.sync import PeerSync
 from node.keystore import KeyStore, read_passphrase
+from node.services.challenges import ChallengeService
 from node.services.identity import NodeIdentity
 from node.services.issuance import IssuanceService
+from node.services.presentations import PresentationService
 from node.services.status import StatusService
 from node.services.tokens import TokenAuthenticator, create_token
 from node.services.trust import TrustSnapshotSource
@@ -58,10 +61,13 @@ class NodeServices:
     authenticator: TokenAuthenticator
     federation: FederationSettings
     peers: PeerService
+    sync: PeerSync
     agreements: AgreementService
     push: PushService
     trust: TrustSnapshotSource
     refetch: RefetchQueue
+    challenges: ChallengeService
+    presentations: PresentationService
 
 
 def build_services(
@@ -85,19 +91,6 @@ def build_services(
     db = Database(settings.database_url)
     skew = timedelta(seconds=settings.clock_skew_seconds)
     identity = NodeIdentity(settings.did, db, keystore, skew)
-    status = StatusService(
-        db=db,
-        identity=identity,
-        base_url=settings.base_url,
-        list_size=settings.status_list_size,
-        valid_for=timedelta(seconds=settings.status_list_valid_seconds),
-    )
-    issuance = IssuanceService(
-        db=db,
-        identity=identity,
-        status=status,
-        credential_valid_for=timedelta(days=settings.credential_valid_days),
-    )
     federation = load_federation_settings(settings, environ)
     trust = TrustSnapshotSource(
         db=db,
@@ -112,34 +105,54 @@ def build_services(
         ),
     )
     peers = PeerService(
+        db=db, identity=identity, freshness=federation.freshness, clock=clock, trust=trust
+    )
+    sync = PeerSync(
         db=db,
-        identity=identity,
+        registry=peers,
         fetcher=fetcher
         or RequestsFetcher(
             timeout=federation.sync.timeout_seconds,
             max_bytes=federation.sync.max_response_bytes,
         ),
         sync=federation.sync,
-        freshness=federation.freshness,
         clock_skew=skew,
-        clock=clock,
-        trust=trust,
     )
-    refetch = RefetchQueue(peers.sync_item, clock=clock)
-    agreements = AgreementService(db=db, identity=identity, peers=peers, clock=clock)
-    verification = VerificationService(trust=trust, clock_skew=skew, refetch=refetch.request)
+    refetch = RefetchQueue(sync.sync_item, clock=clock)
     push = PushService(
         db=db,
         identity=identity,
         peers=peers,
-        fetcher=peers.fetcher,
+        fetcher=sync.fetcher,
         settings=federation.push,
         base_url=settings.base_url,
         clock=clock,
         refetch=refetch.request,
     )
-    status.listeners.append(push.on_status_change)
-    agreements.deliver = push.deliver_document
+    status = StatusService(
+        db=db,
+        identity=identity,
+        base_url=settings.base_url,
+        list_size=settings.status_list_size,
+        valid_for=timedelta(seconds=settings.status_list_valid_seconds),
+        on_change=push.on_status_change,
+    )
+    issuance = IssuanceService(
+        db=db,
+        identity=identity,
+        status=status,
+        credential_valid_for=timedelta(days=settings.credential_valid_days),
+    )
+    agreements = AgreementService(
+        db=db, identity=identity, peers=peers, clock=clock, deliver=push.deliver_document
+    )
+    verification = VerificationService(trust=trust, clock_skew=skew, refetch=refetch.request)
+    challenges = ChallengeService(
+        db=db,
+        domain=settings.base_url,
+        ttl=timedelta(seconds=settings.challenge_ttl_seconds),
+    )
+    presentations = PresentationService(trust=trust, challenges=challenges, refetch=refetch.request)
     return NodeServices(
         settings,
         db,
@@ -152,10 +165,13 @@ def build_services(
         TokenAuthenticator(db),
         federation,
         peers,
+        sync,
         agreements,
         push,
         trust,
         refetch,
+        challenges,
+        presentations,
     )
 
 

@@ -52,6 +52,7 @@ from credentials.strict_json import JSONObject, JSONValue, dumps, loads_object
 from registry.http_signatures import (
     EVENT_TAG,
     RequestSignatureError,
+    VerifiedRequest,
     new_nonce,
     sign_request,
     verify_request,
@@ -71,6 +72,7 @@ __all__ = [
     "authentication_key_resolver",
     "build_signed_event",
     "did_of",
+    "remember_nonce",
 ]
 
 #: The DID document relationship under which a node lists its request-signing keys.
@@ -440,6 +442,37 @@ def build_signed_event(
     return body, {**headers, **signature_headers}
 
 
+def remember_nonce(
+    verified: VerifiedRequest,
+    *,
+    nonces: NonceStore,
+    now: datetime,
+    max_skew: timedelta,
+    nonce_ttl: timedelta,
+) -> None:
+    """Record a verified request's nonce, last of all checks; refuse a replay.
+
+    The pair ``(keyid, nonce)`` is remembered for ``nonce_ttl``, and at least until the
+    request stops being fresh (``created + max_skew``), so that no replay outlives its nonce.
+    Call it only after every other check passed: a request that fails a check must never use
+    up its nonce.
+
+    Raises:
+        RequestSignatureError: The nonce was seen (``REPLAYED_REQUEST``).
+        NonceStoreFullError: The replay store cannot take the nonce.
+        ValueError: ``nonce_ttl`` is negative.
+
+    """
+    if nonce_ttl < timedelta(0):
+        raise ValueError("nonce_ttl must not be negative")
+    expires = max(now + nonce_ttl, verified.created + max_skew)
+    if not nonces.remember(verified.key_id, verified.nonce, expires):
+        raise RequestSignatureError(
+            f"nonce {verified.nonce} from {verified.key_id} was already used",
+            code="REPLAYED_REQUEST",
+        )
+
+
 def accept_event(
     *,
     method: str,
@@ -493,8 +526,6 @@ def accept_event(
         ValueError: ``now`` is naive or a duration is negative.
 
     """
-    if nonce_ttl < timedelta(0):
-        raise ValueError("nonce_ttl must not be negative")
     # Step 1.
     verified = verify_request(
         method=method,
@@ -515,12 +546,7 @@ def accept_event(
             code="ISSUER_MISMATCH",
         )
     # Step 4.
-    expires = max(now + nonce_ttl, verified.created + max_skew)
-    if not nonces.remember(verified.key_id, verified.nonce, expires):
-        raise RequestSignatureError(
-            f"nonce {verified.nonce} from {verified.key_id} was already used",
-            code="REPLAYED_REQUEST",
-        )
+    remember_nonce(verified, nonces=nonces, now=now, max_skew=max_skew, nonce_ttl=nonce_ttl)
     return AcceptedEvent(event=event, key_id=verified.key_id)
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from credentials.errors import MalformedInputError
+from credentials.model import issuer_id
 from credentials.result import Check, CheckStatus, VerificationResult
 from credentials.strict_json import JSONObject
 from credentials.verification import get_credential_verification_result
@@ -51,7 +52,6 @@ from registry.trust_snapshot import PeerState, SnapshotResolver, TrustSnapshot
 __all__ = [
     "LIST_ID",
     "TrustedVerification",
-    "issuer_of",
     "verify_with_snapshot",
 ]
 
@@ -97,13 +97,6 @@ class TrustedVerification:
         if self.agreement is not None:
             body["agreement"] = self.agreement
         return body
-
-
-def issuer_of(credential: JSONObject) -> str | None:
-    """The issuer id of a credential (string or object form), or None."""
-    raw = credential.get("issuer")
-    issuer = raw.get("id") if isinstance(raw, dict) else raw
-    return issuer if isinstance(issuer, str) else None
 
 
 def _not_run(name: str, result: VerificationResult) -> Check | None:
@@ -276,7 +269,7 @@ def verify_with_snapshot(
     if len(result.checks) == 1:
         # Not a credential at all (data model failed): nothing more can be said.
         return TrustedVerification(result, historical=historical)
-    issuer = issuer_of(document)
+    issuer = issuer_id(document)
     refetch: set[str] = set()
     extra: list[Check] = []
     status = _not_run("status", result) or _status_check(

@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 from credentials.datetimes import format_datetime, parse_datetime
 from credentials.errors import MalformedInputError
-from credentials.model import is_url, type_list
+from credentials.model import is_url, issuer_id, type_list
 from credentials.result import Check, CheckStatus
 from credentials.strict_json import JSONObject, JSONValue
 
@@ -520,9 +520,8 @@ def parse_status_list_credential(doc: JSONObject) -> StatusListCredentialInfo:
     list_id = doc.get("id")
     if not isinstance(list_id, str) or not is_url(list_id):
         raise _list_error("a status list credential must have an id that is a URL")
-    raw_issuer = doc.get("issuer")
-    issuer = raw_issuer.get("id") if isinstance(raw_issuer, dict) else raw_issuer
-    if not isinstance(issuer, str) or not is_url(issuer):
+    issuer = issuer_id(doc)
+    if issuer is None or not is_url(issuer):
         raise _list_error("issuer must be a URL or an object whose id is a URL")
     valid_from = parse_datetime(doc["validFrom"], field="validFrom") if "validFrom" in doc else None
     valid_until = (

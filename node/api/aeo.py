@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
-from node.api.common import json_body, member, optional_time, require_scope, services
+from node.api.common import Clock, json_body, member, optional_time, require_scope
+from node.services.issuance import IssuanceService
 
 __all__ = ["make_blueprint"]
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, issuance: IssuanceService, clock: Clock) -> Blueprint:
     """The ``/aeo-credentials`` blueprint."""
     bp = Blueprint("aeo", __name__)
 
@@ -19,10 +20,9 @@ def make_blueprint() -> Blueprint:
         body = json_body()
         subject = member(body, "credentialSubject", dict)
         issuer = member(body, "issuer", str, required=False)
-        svc = services()
-        signed = svc.issuance.issue_aeo(
+        signed = issuance.issue_aeo(
             subject,
-            now=svc.clock(),
+            now=clock(),
             actor=f"token:{g.token.id}",
             valid_from=optional_time(body.get("validFrom"), "validFrom"),
             valid_until=optional_time(body.get("validUntil"), "validUntil"),

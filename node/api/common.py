@@ -1,4 +1,9 @@
-"""Request helpers shared by the blueprints: services, strict JSON bodies, auth, times."""
+"""Request helpers shared by the blueprints: strict JSON bodies, auth, times.
+
+Blueprints receive the services they use from the app factory (``make_blueprint(...)``
+arguments); nothing here looks services up. The app's ``before_request`` guard
+authenticates the bearer token once and leaves the record in ``g.token``.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +20,25 @@ from credentials.strict_json import JSONObject, loads_object
 from node.api.errors import ApiError
 from node.services.tokens import has_scope
 from node.storage.records import TokenRecord
-from node.wiring import NodeServices
 
-__all__ = ["authenticated", "json_body", "optional_time", "require_scope", "services"]
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "Clock",
+    "authenticate",
+    "authenticated",
+    "json_body",
+    "optional_time",
+    "require_scope",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def services() -> NodeServices:
-    """The services of the running app."""
-    return cast(NodeServices, current_app.extensions["trustlane"])
+#: The node clock as the blueprints receive it.
+Clock = Callable[[], datetime]
+
+#: The app config key holding the request body limit (set by the app factory).
+MAX_REQUEST_BYTES = "TRUSTLANE_MAX_REQUEST_BYTES"
 
 
 def json_body() -> JSONObject:
@@ -37,7 +51,7 @@ def json_body() -> JSONObject:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
-    limit = services().settings.max_request_bytes
+    limit: int = current_app.config[MAX_REQUEST_BYTES]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
     data = request.stream.read(limit + 1)
@@ -53,20 +67,29 @@ def optional_time(value: object, field: str) -> datetime | None:
     return parse_datetime(value, field=field)
 
 
-def authenticated() -> TokenRecord:
-    """The token of the current request (401 when missing or invalid)."""
-    token: TokenRecord | None = g.get("token")
-    if token is not None:
-        return token
+def authenticate(authenticator: Callable[[str], TokenRecord | None]) -> TokenRecord:
+    """Check the request's bearer token with ``authenticator``; keep it in ``g.token``.
+
+    Raises:
+        ApiError: 401 when the token is missing or not valid.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise ApiError(401, "UNAUTHENTICATED", "a bearer token is required")
-    record = services().authenticator(value.strip())
+    record = authenticator(value.strip())
     if record is None:
         raise ApiError(401, "UNAUTHENTICATED", "the bearer token is not valid")
     g.token = record
     return record
+
+
+def authenticated() -> TokenRecord:
+    """The token the guard authenticated for this request (401 when there is none)."""
+    token: TokenRecord | None = g.get("token")
+    if token is None:
+        raise ApiError(401, "UNAUTHENTICATED", "a bearer token is required")
+    return token
 
 
 def require_scope(*scopes: str) -> Callable[[F], F]:

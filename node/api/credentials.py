@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
-from werkzeug.exceptions import MethodNotAllowed
 
 from credentials.errors import MalformedInputError
 from credentials.model import is_url
 from credentials.strict_json import JSONObject, loads_object
-from node.api.common import json_body, member, optional_time, require_scope, services
+from node.api.common import Clock, json_body, member, optional_time, require_scope
 from node.api.errors import ApiError
+from node.api.routing import url_id_route
+from node.services.issuance import IssuanceService
+from node.services.status import StatusService
+from node.services.verification import VerificationService
 
 __all__ = ["make_blueprint"]
 
@@ -36,7 +39,13 @@ def _status_purposes(options: JSONObject) -> tuple[str, ...]:
     return tuple(dict.fromkeys(purposes))
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(
+    *,
+    issuance: IssuanceService,
+    verification: VerificationService,
+    status_service: StatusService,
+    clock: Clock,
+) -> Blueprint:
     """The ``/credentials`` blueprint."""
     bp = Blueprint("credentials", __name__)
 
@@ -46,11 +55,10 @@ def make_blueprint() -> Blueprint:
         body = json_body()
         credential = member(body, "credential", dict)
         options = member(body, "options", dict, required=False) or {}
-        svc = services()
-        signed = svc.issuance.issue(
+        signed = issuance.issue(
             credential,
             status_purposes=_status_purposes(options),
-            now=svc.clock(),
+            now=clock(),
             actor=f"token:{g.token.id}",
         )
         return jsonify({"verifiableCredential": signed}), 201
@@ -61,9 +69,8 @@ def make_blueprint() -> Blueprint:
         body = json_body()
         credential = member(body, "verifiableCredential", dict)
         options = member(body, "options", dict, required=False) or {}
-        svc = services()
-        outcome = svc.verification.verify(
-            credential, now=svc.clock(), at=optional_time(options.get("at"), "options.at")
+        outcome = verification.verify(
+            credential, now=clock(), at=optional_time(options.get("at"), "options.at")
         )
         return jsonify(outcome.to_dict()), 200 if outcome.verified else 422
 
@@ -85,9 +92,8 @@ def make_blueprint() -> Blueprint:
             raise MalformedInputError(
                 "credentialStatus.statusPurpose must be a string", code="INVALID_MEMBER"
             )
-        svc = services()
-        change = svc.status.set_status(
-            credential_id, purpose, status, now=svc.clock(), actor=f"token:{g.token.id}"
+        change = status_service.set_status(
+            credential_id, purpose, status, now=clock(), actor=f"token:{g.token.id}"
         )
         return jsonify(
             {
@@ -100,19 +106,15 @@ def make_blueprint() -> Blueprint:
             }
         )
 
-    @bp.get("/credentials/<path:credential_id>")
+    @url_id_route(bp, "/credentials/<url:credential_id>")
     @require_scope("issuer", "auditor")
     def get_credential(credential_id: str) -> Response:
-        if credential_id in ("issue", "verify", "status"):
-            # These paths are POST-only operations, not credential ids.
-            raise MethodNotAllowed(valid_methods=["POST"])
         if not is_url(credential_id):
             raise ApiError(404, "NOT_FOUND", "credential ids are URLs (urn:uuid:...)")
-        svc = services()
-        record = svc.issuance.get(credential_id)
+        record = issuance.get(credential_id)
         if record is None:
             raise ApiError(404, "NOT_FOUND", f"no credential {credential_id!r} was issued here")
-        entries = svc.status.entries(credential_id)
+        entries = status_service.entries(credential_id)
         return jsonify(
             {
                 "verifiableCredential": loads_object(record.document),
@@ -120,7 +122,7 @@ def make_blueprint() -> Blueprint:
                     {
                         "statusPurpose": e.purpose,
                         "status": e.value,
-                        "statusListCredential": svc.status.list_url(e.list_id),
+                        "statusListCredential": status_service.list_url(e.list_id),
                         "statusListIndex": str(e.idx),
                     }
                     for e in entries

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from credentials.strict_json import loads_object
-from node.api.common import services
 from node.api.errors import ApiError
-from node.federation.push import AGREEMENT_TAG, AGREEMENTS_PATH
+from node.federation.agreements import AgreementService
+from node.federation.push import AGREEMENT_TAG, AGREEMENTS_PATH, PushService
 from registry.http_signatures import RequestSignatureError
 
 __all__ = ["make_blueprint"]
@@ -34,7 +34,7 @@ def _refused(error: RequestSignatureError) -> ApiError:
     return ApiError(status, error.code, error.message, challenge=_CHALLENGE)
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, push: PushService, agreements: AgreementService) -> Blueprint:
     """The ``/federation`` blueprint."""
     bp = Blueprint("federation", __name__)
 
@@ -44,7 +44,7 @@ def make_blueprint() -> Blueprint:
         if len(data) > MAX_EVENT_BYTES:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"events are at most {MAX_EVENT_BYTES} bytes")
         try:
-            accepted = services().push.receive(headers=dict(request.headers), body=data)
+            accepted = push.receive(headers=dict(request.headers), body=data)
         except RequestSignatureError as e:
             raise _refused(e) from e
         return jsonify({"accepted": True, "id": accepted.event.id}), 202
@@ -54,7 +54,7 @@ def make_blueprint() -> Blueprint:
         # What this node holds of one agreement, for the other party's sync job: the
         # document and, if given, the termination notice. Both are signed by the parties
         # and verified by the reader; the id is an unguessable urn:uuid.
-        record = services().agreements.get(agreement_id)
+        record = agreements.get(agreement_id)
         body: dict[str, object] = {
             "state": record.state,
             "agreement": loads_object(record.document),
@@ -69,15 +69,14 @@ def make_blueprint() -> Blueprint:
         data = request.stream.read(MAX_DOCUMENT_BYTES + 1)
         if len(data) > MAX_DOCUMENT_BYTES:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"at most {MAX_DOCUMENT_BYTES} bytes")
-        svc = services()
         try:
-            sender = svc.push.verify_peer_request(
+            sender = push.verify_peer_request(
                 headers=dict(request.headers), body=data, path=AGREEMENTS_PATH, tag=AGREEMENT_TAG
             )
         except RequestSignatureError as e:
             raise _refused(e) from e
         document = loads_object(data, max_bytes=MAX_DOCUMENT_BYTES)
-        state = svc.agreements.receive_from_peer(document, sender=sender)
+        state = agreements.receive_from_peer(document, sender=sender)
         return jsonify({"accepted": True, "state": state}), 202
 
     return bp

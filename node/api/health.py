@@ -10,9 +10,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from node.api.common import services
+from federation_config.federation import SyncSettings
 from node.api.errors import problem
+from node.services.identity import NodeIdentity
 from node.services.readiness import SchedulerProbe, check_readiness
+from node.storage.db import Database
 
 __all__ = ["SCHEDULER_PROBE", "make_blueprint", "openapi_document"]
 
@@ -29,32 +31,29 @@ def openapi_document() -> dict[str, Any]:
     return data
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, db: Database, identity: NodeIdentity, sync: SyncSettings) -> Blueprint:
     """The ``/health`` and ``/openapi.json`` blueprint."""
     bp = Blueprint("health", __name__)
 
     @bp.get("/health")
     def health() -> Response:
         # Readiness: database, schema at head, signing key, sync scheduler (see readiness.py).
-        svc = services()
         probe = current_app.extensions.get(SCHEDULER_PROBE)
         readiness = check_readiness(
-            db=svc.db,
-            identity=svc.identity,
-            sync_interval=timedelta(seconds=svc.federation.sync.interval_seconds),
-            sync_jitter=timedelta(seconds=svc.federation.sync.jitter_seconds),
+            db=db,
+            identity=identity,
+            sync_interval=timedelta(seconds=sync.interval_seconds),
+            sync_jitter=timedelta(seconds=sync.jitter_seconds),
             scheduler=probe if isinstance(probe, SchedulerProbe) else None,
             scheduler_disabled_reason="testing" if current_app.testing else "jobs not started",
         )
         if readiness.ready:
-            return jsonify(
-                {"status": "ok", "did": svc.identity.did, "checks": readiness.checks_json()}
-            )
+            return jsonify({"status": "ok", "did": identity.did, "checks": readiness.checks_json()})
         return problem(
             503,
             "NOT_READY",
             "not ready: " + readiness.summary(),
-            did=svc.identity.did,
+            did=identity.did,
             failing=readiness.failing,
             checks=readiness.checks_json(),
         )

@@ -5,19 +5,19 @@ from __future__ import annotations
 from flask import Blueprint, Response, json
 
 from credentials.aeo import aeo_context
-from node.api.common import services
+from node.services.identity import NodeIdentity
 from registry._mra_schema import mra_context
 
 __all__ = ["make_blueprint"]
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, identity: NodeIdentity) -> Blueprint:
     """The DID document and context blueprint."""
     bp = Blueprint("identity", __name__)
 
     @bp.get("/.well-known/did.json")
     def did_document() -> Response:
-        document = services().identity.did_document()
+        document = identity.did_document()
         response = Response(json.dumps(document), mimetype="application/did+json")
         response.headers["Cache-Control"] = "public, max-age=60"
         return response

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from node.api.common import require_scope, services
+from node.api.common import require_scope
 from node.federation.peers import PeerService
 
 __all__ = ["make_blueprint"]
@@ -61,7 +61,7 @@ class _FederationCollector(Collector):
         yield from (trusted, did_age, success_age, failures)
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, peers: PeerService) -> Blueprint:
     """The ``/metrics`` blueprint."""
     bp = Blueprint("metrics", __name__)
 
@@ -69,7 +69,7 @@ def make_blueprint() -> Blueprint:
     @require_scope("auditor", "registry-admin")
     def metrics() -> Response:
         registry = CollectorRegistry()
-        registry.register(_FederationCollector(services().peers))
+        registry.register(_FederationCollector(peers))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return bp

@@ -8,7 +8,8 @@ from flask import Blueprint, Response, g, jsonify
 
 from credentials.datetimes import format_datetime
 from credentials.strict_json import loads_object
-from node.api.common import json_body, member, optional_time, require_scope, services
+from node.api.common import Clock, json_body, member, optional_time, require_scope
+from node.federation.agreements import AgreementService
 from node.storage.federation_repo import MRARecord
 
 __all__ = ["make_blueprint"]
@@ -26,22 +27,21 @@ def _record(record: MRARecord) -> dict[str, Any]:
     }
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, agreements: AgreementService, clock: Clock) -> Blueprint:
     """The ``/mras`` blueprint."""
     bp = Blueprint("mras", __name__)
 
     @bp.get("/mras")
     @require_scope("registry-admin", "auditor", "officer")
     def list_mras() -> Response:
-        return jsonify({"agreements": [_record(r) for r in services().agreements.list()]})
+        return jsonify({"agreements": [_record(r) for r in agreements.list()]})
 
     @bp.post("/mras")
     @require_scope("registry-admin")
     def propose() -> tuple[Response, int]:
         body = json_body()
-        svc = services()
-        effective_from = optional_time(body.get("effectiveFrom"), "effectiveFrom") or svc.clock()
-        proposal = svc.agreements.propose(
+        effective_from = optional_time(body.get("effectiveFrom"), "effectiveFrom") or clock()
+        proposal = agreements.propose(
             peer_did=member(body, "peer", str),
             recognitions=member(body, "recognitions", list),
             effective_from=effective_from,
@@ -55,34 +55,28 @@ def make_blueprint() -> Blueprint:
     @require_scope("registry-admin")
     def receive() -> Response:
         body = json_body()
-        record = services().agreements.receive(
-            member(body, "agreement", dict), actor=f"token:{g.token.id}"
-        )
+        record = agreements.receive(member(body, "agreement", dict), actor=f"token:{g.token.id}")
         return jsonify(_record(record))
 
     @bp.post("/mras/countersign")
     @require_scope("registry-admin")
     def countersign() -> Response:
         body = json_body()
-        signed = services().agreements.countersign(
-            member(body, "id", str), actor=f"token:{g.token.id}"
-        )
+        signed = agreements.countersign(member(body, "id", str), actor=f"token:{g.token.id}")
         return jsonify({"agreement": signed})
 
     @bp.post("/mras/terminate")
     @require_scope("registry-admin")
     def terminate() -> Response:
         body = json_body()
-        notice = services().agreements.terminate(
-            member(body, "id", str), actor=f"token:{g.token.id}"
-        )
+        notice = agreements.terminate(member(body, "id", str), actor=f"token:{g.token.id}")
         return jsonify({"notice": notice})
 
     @bp.post("/mras/terminations")
     @require_scope("registry-admin")
     def receive_termination() -> Response:
         body = json_body()
-        effective = services().agreements.receive_termination(
+        effective = agreements.receive_termination(
             member(body, "notice", dict), actor=f"token:{g.token.id}"
         )
         return jsonify({"effective": format_datetime(effective)})

@@ -5,20 +5,25 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify
 
 from credentials.errors import MalformedInputError
-from node.api.common import json_body, member, optional_time, require_scope, services
+from node.api.common import Clock, json_body, member, optional_time, require_scope
+from node.federation.agreements import AgreementService
+from node.federation.peers import PeerService
 from node.federation.scheduler import sync_agreements
+from node.federation.sync import PeerSync
 
 __all__ = ["make_blueprint"]
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(
+    *, peers: PeerService, sync: PeerSync, agreements: AgreementService, clock: Clock
+) -> Blueprint:
     """The ``/registry`` blueprint."""
     bp = Blueprint("registry", __name__)
 
     @bp.get("/registry/peers")
     @require_scope("registry-admin", "auditor", "officer")
     def list_peers() -> Response:
-        return jsonify({"peers": services().peers.health()})
+        return jsonify({"peers": peers.health()})
 
     @bp.post("/registry/peers")
     @require_scope("registry-admin")
@@ -30,17 +35,16 @@ def make_blueprint() -> Blueprint:
                 "keyFingerprints must be a non-empty list of Multikey strings",
                 code="INVALID_MEMBER",
             )
-        svc = services()
-        svc.peers.add_peer(
+        peers.add_peer(
             name=member(body, "name", str),
             did=member(body, "did", str),
             base_url=member(body, "baseUrl", str),
             pinned_keys=frozenset(keys),
             ca_bundle=None,
-            now=svc.clock(),
+            now=clock(),
             actor=f"token:{g.token.id}",
         )
-        return jsonify({"peers": svc.peers.health()}), 201
+        return jsonify({"peers": peers.health()}), 201
 
     @bp.post("/registry/peers/<name>/repin")
     @require_scope("registry-admin")
@@ -51,24 +55,22 @@ def make_blueprint() -> Blueprint:
             raise MalformedInputError(
                 "keys must be a non-empty list of Multikey strings", code="INVALID_MEMBER"
             )
-        svc = services()
-        now = svc.clock()
-        peer = svc.peers.peer_named(name)
-        svc.peers.repin(
+        now = clock()
+        peer = peers.peer_named(name)
+        peers.repin(
             peer.did,
             frozenset(keys),
             now=now,
             actor=f"token:{g.token.id}",
             not_before=optional_time(body.get("notBefore"), "notBefore"),
         )
-        return jsonify({"peers": svc.peers.health()})
+        return jsonify({"peers": peers.health()})
 
     @bp.post("/registry/sync")
     @require_scope("registry-admin")
     def sync_now() -> Response:
-        svc = services()
-        outcomes = svc.peers.sync_all(svc.clock(), force=True)
-        outcomes += sync_agreements(svc.peers, svc.agreements)
+        outcomes = sync.sync_all(clock(), force=True)
+        outcomes += sync_agreements(sync, agreements)
         return jsonify(
             {
                 "outcomes": [

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, jsonify, request
 
-from node.api.common import services
+from node.api.common import Clock
 from node.api.errors import ApiError
-from node.services.status import LIST_ID
+from node.services.status import LIST_ID, StatusService
 
 __all__ = ["make_blueprint"]
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(*, status_service: StatusService, cache_seconds: int, clock: Clock) -> Blueprint:
     """The ``/status-lists`` blueprint."""
     bp = Blueprint("status_lists", __name__)
 
@@ -21,8 +21,7 @@ def make_blueprint() -> Blueprint:
     def list_status_lists() -> Response:
         # Partners sync every list this node publishes, so that a credential on a list they
         # have not seen yet is rare (verification never fetches; it answers unknown).
-        svc = services()
-        response = jsonify({"statusLists": svc.status.list_urls()})
+        response = jsonify({"statusLists": status_service.list_urls()})
         response.headers["Cache-Control"] = "public, max-age=60"
         return response
 
@@ -30,11 +29,10 @@ def make_blueprint() -> Blueprint:
     def get_status_list(list_id: str) -> Response:
         if not LIST_ID.match(list_id):
             raise ApiError(404, "NOT_FOUND", f"no status list {list_id!r}")
-        svc = services()
-        now = svc.clock()
-        record = svc.status.current_version(list_id, now)
+        now = clock()
+        record = status_service.current_version(list_id, now)
         remaining = int((record.valid_until - now) / timedelta(seconds=1))
-        max_age = max(0, min(svc.settings.status_list_cache_seconds, remaining))
+        max_age = max(0, min(cache_seconds, remaining))
         headers = {
             "ETag": record.etag,
             "Cache-Control": f"public, max-age={max_age}",

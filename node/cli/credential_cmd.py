@@ -40,7 +40,7 @@ def _verify(args: argparse.Namespace) -> int:
         if outcome.refetch:
             # A command, not a request: fetch the missing or stale lists now and ask again.
             for url in sorted(outcome.refetch):
-                services.peers.sync_status_list(url, utcnow())
+                services.sync.sync_status_list(url, utcnow())
             outcome = services.verification.verify(document, now=utcnow(), at=at)
         result, body = outcome.result, outcome.to_dict()
         benefits = sorted(outcome.benefits)

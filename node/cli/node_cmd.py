@@ -183,11 +183,13 @@ def _revoke_key(args: argparse.Namespace) -> int:
         now=now,
         actor="cli",
     )
+    resigned = services.agreements.resign_own_proofs(args.kid, actor="cli")
     print_json(
         {
             "kid": args.kid,
             "compromisedSince": args.compromised_since,
             "rotatedTo": rotated,
+            "resignedAgreements": resigned,
             "reissuedCredentials": report.credentials,
             "republishedStatusLists": report.status_lists,
             "notReissuable": list(report.not_reissuable),

@@ -93,7 +93,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    outcomes = load_services(args).peers.sync_all(utcnow(), force=True)
+    outcomes = load_services(args).sync.sync_all(utcnow(), force=True)
     print_json(
         [
             {"peer": o.peer_did, "resource": o.resource, "ok": o.ok, "detail": o.detail}

@@ -9,13 +9,14 @@ yet-effective agreements grant recognition.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
+from credentials.data_integrity import ProofOptions, add_proof, proofs_of
 from credentials.errors import MalformedInputError, VerificationError
-from credentials.strict_json import JSONObject, loads_object
+from credentials.strict_json import JSONObject, JSONValue, loads_object
 from node.federation.peers import PeerService
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
@@ -23,6 +24,7 @@ from node.services.status import NotFoundError
 from node.services.trust import own_proof_value
 from node.storage import federation_repo as repo
 from node.storage.db import Database
+from node.storage.documents import serialize_document
 from node.storage.federation_repo import MRARecord
 from registry.mra import (
     MutualRecognitionAgreement,
@@ -43,6 +45,11 @@ from registry.mra_recognition import (
 __all__ = ["AgreementService"]
 
 
+def _unsigned(document: JSONObject) -> JSONObject:
+    """The document without its proofs (its terms)."""
+    return {k: v for k, v in document.items() if k != "proof"}
+
+
 class AgreementService:
     """Agreements of one node with its peers."""
 
@@ -53,6 +60,7 @@ class AgreementService:
         identity: NodeIdentity,
         peers: PeerService,
         clock: Callable[[], datetime],
+        deliver: Callable[[str, JSONObject], bool] | None = None,
     ) -> None:
         self._db = db
         self._identity = identity
@@ -60,12 +68,11 @@ class AgreementService:
         self._clock = clock
         # Sends a document to a peer as a signed request; None: documents are handed over
         # by the administrators through the API instead.
-        self.deliver: Callable[[str, JSONObject], bool] | None = None
+        self._deliver_to = deliver
 
     def _deliver(self, peer_did: str, document: JSONObject) -> None:
-        # Set by the wiring once the push service exists (it needs the peers, as we do).
-        if self.deliver is not None:
-            self.deliver(peer_did, document)
+        if self._deliver_to is not None:
+            self._deliver_to(peer_did, document)
 
     def _other_party(self, mra: MutualRecognitionAgreement) -> str:
         if self._identity.did not in mra.parties:
@@ -105,7 +112,7 @@ class AgreementService:
                 id=mra.id,
                 peer_did=self._other_party(mra),
                 state=state,
-                document=json.dumps(document, separators=(",", ":")),
+                document=serialize_document(document),
                 termination_notice=None,
                 termination_effective=None,
                 updated_at=now,
@@ -116,16 +123,24 @@ class AgreementService:
                 record.document,
             ):
                 return existing  # the same document again (re-delivery): nothing changes
-            if existing is not None and existing.state != "pending":
+            resigned = (
+                existing is not None
+                and existing.state == state == "active"
+                and _unsigned(loads_object(existing.document)) == _unsigned(document)
+            )
+            if existing is not None and existing.state != "pending" and not resigned:
                 raise MalformedInputError(
                     f"agreement {mra.id} is already {existing.state}", code="MRA_CONFLICT"
                 )
+            # The same terms, our own signature unchanged (checked above), the other party's
+            # signature made again (its old key was compromised): take it, audited as such.
+            action_state = "resigned" if resigned else state
             repo.put_mra(conn, record)
             record_event(
                 conn,
                 now=now,
                 actor=actor,
-                action=f"mra.{state}",
+                action=f"mra.{action_state}",
                 target=mra.id,
                 details={"peer": record.peer_did},
             )
@@ -252,7 +267,7 @@ class AgreementService:
         if not isinstance(agreement_id, str):
             raise MalformedInputError("not a termination notice", code="INVALID_TERMINATION_NOTICE")
         record = self.get(agreement_id)
-        text = json.dumps(notice, separators=(",", ":"))
+        text = serialize_document(notice)
         if (
             record.state == "terminated"
             and record.termination_notice == text
@@ -335,8 +350,11 @@ class AgreementService:
         """
         theirs = fetch(record.id)
         document = theirs.get("agreement")
-        if record.state == "pending" and isinstance(document, dict):
-            record = self.receive(document, actor=f"sync:{record.peer_did}")
+        if record.state in ("pending", "active") and isinstance(document, dict):
+            # A countersignature we missed, or the peer's signature made again after its key
+            # was compromised: verified as if delivered.
+            if serialize_document(document) != record.document:
+                record = self.receive(document, actor=f"sync:{record.peer_did}")
         notice = theirs.get("terminationNotice")
         if record.state == "active" and isinstance(notice, dict):
             # Served by the peer itself at its pinned origin: the peer is the deliverer.
@@ -345,6 +363,63 @@ class AgreementService:
             )
             record = self.get(record.id)
         return record.state
+
+    def resign_own_proofs(self, kid: str, *, actor: str) -> int:
+        """Sign again, with the current key, every agreement this node signed with ``kid``.
+
+        For after ``kid`` was marked compromised: its proofs no longer count. Each agreement
+        keeps its terms and the other party's signature; this node's proof is made again
+        (same proof id), recorded as the workflow's own, and re-delivered to the peer, which
+        replaces its copy (or takes it at its next sync). Returns how many were re-signed.
+        """
+        now = self._clock()
+        old_vm = f"{self._identity.did}#{kid}"
+        signer = self._identity.current()
+        count = 0
+        for record in self.list():
+            document = loads_object(record.document)
+            proofs = proofs_of(document)
+            own = [p for p in proofs if p.get("verificationMethod") == old_vm]
+            if not own or signer.kid == kid:
+                continue
+            others = [p for p in proofs if p.get("verificationMethod") != old_vm]
+            unsigned = _unsigned(document)
+            if len(others) == 1:
+                unsigned["proof"] = others[0]
+            elif others:
+                unsigned["proof"] = list[JSONValue](others)
+            proof_id = own[0].get("id")
+            resigned = add_proof(
+                unsigned,
+                signer.key,
+                ProofOptions(
+                    verification_method=signer.did_web_vm,
+                    created=now,
+                    id=proof_id if isinstance(proof_id, str) else None,
+                ),
+            )
+            with self._db.write() as conn:
+                repo.put_mra(
+                    conn,
+                    replace(
+                        record,
+                        document=serialize_document(resigned),
+                        own_proof_value=own_proof_value(resigned, self._identity.did),
+                        updated_at=now,
+                    ),
+                )
+                record_event(
+                    conn,
+                    now=now,
+                    actor=actor,
+                    action="mra.resigned",
+                    target=record.id,
+                    details={"compromisedKey": kid, "verificationMethod": signer.did_web_vm},
+                )
+            if record.state in ("pending", "active"):
+                self._deliver(record.peer_did, resigned)
+            count += 1
+        return count
 
     def open_agreements(self) -> list[MRARecord]:
         """Agreements whose state may still change at the peer (pending or active)."""

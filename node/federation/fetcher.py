@@ -7,12 +7,17 @@ every failure becomes a :class:`FetchError` with a reason fit for the health rep
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from credentials.errors import TrustlaneError
 
@@ -58,11 +63,63 @@ class Fetcher(Protocol):
         ...
 
 
+# The sockets opened by the fetch running on this thread, so that a watchdog can cut them.
+_fetch_sockets = threading.local()
+
+
+def _track(sock: socket.socket | None) -> None:
+    sockets: list[socket.socket] | None = getattr(_fetch_sockets, "sockets", None)
+    if sockets is not None and sock is not None:
+        sockets.append(sock)
+
+
+class _TrackedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections register their sockets with the running fetch."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _TrackedHTTPPool,
+            "https": _TrackedHTTPSPool,
+        }
+
+
+def _cut(sockets: list[socket.socket]) -> None:
+    # shutdown() wakes a recv() blocked in another thread; close() would not.
+    for sock in list(sockets):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class RequestsFetcher:
     """:class:`Fetcher` over ``requests`` with a timeout and a response size cap.
 
-    ``timeout`` bounds each connect and read and also the whole body: an answer not complete
-    within ``timeout`` seconds of the request is a failure.
+    ``timeout`` bounds each connect and read and also the whole exchange: an answer not
+    complete within ``timeout`` seconds of the request is a failure, however slowly the peer
+    drips its status line, headers or body (a watchdog shuts the socket down at the
+    deadline, and the body is read a chunk at a time against it).
     """
 
     def __init__(self, *, timeout: float = 10.0, max_bytes: int = 2 * 1024 * 1024) -> None:
@@ -76,7 +133,7 @@ class RequestsFetcher:
         size = 0
         while True:
             if time.monotonic() > deadline:
-                raise FetchError(f"{url}: no complete answer within {self._timeout} s")
+                raise FetchError(f"{url}: timed out: no complete answer within {self._timeout} s")
             chunk = response.raw.read1(65536, decode_content=True)
             if not chunk:
                 return b"".join(chunks)
@@ -96,30 +153,49 @@ class RequestsFetcher:
         ok: tuple[int, ...],
     ) -> FetchResponse:
         deadline = time.monotonic() + self._timeout
+        sockets: list[socket.socket] = []
+        _fetch_sockets.sockets = sockets
+        watchdog = threading.Timer(self._timeout, _cut, args=(sockets,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            with requests.request(
-                method,
-                url,
-                headers=dict(headers),
-                data=body,
-                timeout=self._timeout,
-                verify=ca_bundle if ca_bundle else True,
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                if response.status_code not in ok:
-                    raise PeerHTTPError(
-                        f"{method} {url} answered HTTP {response.status_code}",
-                        response.status_code,
-                    )
-                data = b"" if response.status_code == 304 else self._read(response, url, deadline)
-                return FetchResponse(response.status_code, data, response.headers.get("ETag"))
+            with requests.Session() as session:
+                session.trust_env = False
+                session.mount("https://", _DeadlineAdapter())
+                session.mount("http://", _DeadlineAdapter())
+                with session.request(
+                    method,
+                    url,
+                    headers=dict(headers),
+                    data=body,
+                    timeout=self._timeout,
+                    verify=ca_bundle if ca_bundle else True,
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    if response.status_code not in ok:
+                        raise PeerHTTPError(
+                            f"{method} {url} answered HTTP {response.status_code}",
+                            response.status_code,
+                        )
+                    if response.status_code == 304:
+                        data = b""
+                    else:
+                        data = self._read(response, url, deadline)
+                    return FetchResponse(response.status_code, data, response.headers.get("ETag"))
         except requests.exceptions.SSLError as e:
             raise FetchError(f"{url}: TLS verification failed") from e
-        except requests.exceptions.Timeout as e:
-            raise FetchError(f"{url}: timed out after {self._timeout} s") from e
-        except requests.exceptions.RequestException as e:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+            if time.monotonic() >= deadline:
+                raise FetchError(
+                    f"{url}: timed out: no complete answer within {self._timeout} s"
+                ) from e
+            if isinstance(e, requests.exceptions.Timeout):
+                raise FetchError(f"{url}: timed out after {self._timeout} s") from e
             raise FetchError(f"{url}: {type(e).__name__}") from e
+        finally:
+            watchdog.cancel()
+            _fetch_sockets.sockets = None
 
     def get(self, url: str, *, ca_bundle: str | None, etag: str | None = None) -> FetchResponse:
         """GET ``url``; 200 or (with ``etag``) 304."""

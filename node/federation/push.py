@@ -11,7 +11,6 @@ nonce are checked before anything changes; then the named status list is refetch
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +28,7 @@ from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import StatusChange
 from node.storage import federation_repo as repo
 from node.storage.db import Database
+from node.storage.documents import serialize_document
 from registry.events import (
     AcceptedEvent,
     FederationEvent,
@@ -37,9 +37,9 @@ from registry.events import (
     authentication_key_resolver,
     build_signed_event,
     did_of,
+    remember_nonce,
 )
 from registry.http_signatures import (
-    RequestSignatureError,
     new_nonce,
     sign_request,
     verify_request,
@@ -166,7 +166,7 @@ class PushService:
         if peer is None:
             return False
         url = peer.base_url + AGREEMENTS_PATH
-        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        body = serialize_document(document).encode()
         signer = self._identity.current()
         headers = {"Content-Type": "application/json"}
         headers |= sign_request(
@@ -208,14 +208,13 @@ class PushService:
             max_skew=timedelta(seconds=self._settings.max_skew_seconds),
             tag=tag,
         )
-        expires = max(
-            now + timedelta(seconds=self._settings.nonce_ttl_seconds),
-            verified.created + timedelta(seconds=self._settings.max_skew_seconds),
+        remember_nonce(
+            verified,
+            nonces=self._nonces,
+            now=now,
+            max_skew=timedelta(seconds=self._settings.max_skew_seconds),
+            nonce_ttl=timedelta(seconds=self._settings.nonce_ttl_seconds),
         )
-        if not self._nonces.remember(verified.key_id, verified.nonce, expires):
-            raise RequestSignatureError(
-                "this request was already received", code="REPLAYED_REQUEST"
-            )
         return did_of(verified.key_id)
 
     # -- receiving ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from credentials.errors import TrustlaneError
 from node.federation.agreements import AgreementService
-from node.federation.peers import PeerService, SyncOutcome
+from node.federation.sync import PeerSync, SyncOutcome
 from node.storage import federation_repo as repo
 from node.storage.db import Database
 
@@ -34,9 +34,9 @@ JOB_LOCK = "federation-sync"
 LOCK_SHARE = 0.9
 
 
-def sync_agreements(peers: PeerService, agreements: AgreementService) -> list[SyncOutcome]:
+def sync_agreements(peers: PeerSync, agreements: AgreementService) -> list[SyncOutcome]:
     """Pull the peers' copies of open agreements (a lost delivery is made good here)."""
-    trusted = {p.did: p for p in peers.peers() if p.trusted}
+    trusted = {p.did: p for p in peers.registry.peers() if p.trusted}
     outcomes = []
     for record in agreements.open_agreements():
         peer = trusted.get(record.peer_did)
@@ -56,7 +56,7 @@ def sync_agreements(peers: PeerService, agreements: AgreementService) -> list[Sy
 
 def run_sync_once(
     db: Database,
-    peers: PeerService,
+    peers: PeerSync,
     *,
     now: datetime,
     interval: timedelta,
@@ -92,7 +92,7 @@ def run_sync_once(
 
 def start_scheduler(
     db: Database,
-    peers: PeerService,
+    peers: PeerSync,
     *,
     agreements: AgreementService | None = None,
     interval_seconds: int,

@@ -7,24 +7,33 @@ verifiers that only resolve did:key).
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
 
 from credentials.aeo import AEO_CREDENTIAL_TYPE, build_aeo_credential, validate_aeo_subject
 from credentials.datetimes import format_datetime, shift
 from credentials.errors import MalformedInputError
-from credentials.model import VerifiableCredential, is_url
+from credentials.model import VerifiableCredential, is_url, issuer_id
 from credentials.signing import sign_credential
 from credentials.strict_json import JSONObject
-from node.services.audit import record_event
+from node.services.audit import record_event, record_events
 from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import PURPOSES, StatusService
 from node.storage import credentials_repo
 from node.storage.db import Database, StorageConflictError
+from node.storage.documents import serialize_document
 from node.storage.records import CredentialRecord
 
-__all__ = ["RESERVED_TYPES", "IssuanceService", "ReservedTypeError"]
+__all__ = [
+    "RESERVED_TYPES",
+    "IssuanceService",
+    "PreparedCredential",
+    "ReservedTypeError",
+]
 
 
 #: Types the node signs only through its own workflows (agreements, notices, status lists,
@@ -50,6 +59,28 @@ class ReservedTypeError(MalformedInputError):
 
 def _bad(message: str, code: str = "INVALID_CREDENTIAL") -> MalformedInputError:
     return MalformedInputError(message, code=code)
+
+
+@dataclass(frozen=True)
+class PreparedCredential:
+    """A credential that passed every issuance check: ready to be signed and stored.
+
+    ``document`` is the unsigned credential with its id, issuer and ``validFrom`` filled in
+    (status entries and proof come when it is stored).
+    """
+
+    document: JSONObject
+    credential_id: str
+    types: tuple[str, ...]
+    subject_id: str | None
+    valid_until: datetime | None
+    verification_method: str
+    signer: SigningKey
+    status_purposes: tuple[str, ...]
+
+
+def _issued_details(prepared: PreparedCredential) -> dict[str, object]:
+    return {"types": list(prepared.types), "verificationMethod": prepared.verification_method}
 
 
 class IssuanceService:
@@ -89,6 +120,22 @@ class IssuanceService:
             MalformedInputError: Data model or AEO schema errors, an id already used, an
                 issuer that is not this node, or a credential that already has a proof.
         """
+        prepared = self._prepare(credential, status_purposes=status_purposes, now=now)
+        return self._store(prepared, now=now, actor=actor)
+
+    def _prepare(
+        self,
+        credential: JSONObject,
+        *,
+        status_purposes: tuple[str, ...],
+        now: datetime,
+        aeo_subject_checked: bool = False,
+    ) -> PreparedCredential:
+        """Every check of :meth:`issue`, without signing or storing.
+
+        ``aeo_subject_checked``: the AEO subject is the very object that
+        :func:`build_aeo_credential` just validated, so it is not validated twice.
+        """
         now = now.replace(microsecond=0)
         doc = dict(credential)
         if "proof" in doc:
@@ -101,8 +148,7 @@ class IssuanceService:
         signer = self._identity.current()
         issuer_did = signer.key.public_key.did
         doc.setdefault("issuer", self._identity.did)
-        raw_issuer = doc["issuer"]
-        issuer = raw_issuer.get("id") if isinstance(raw_issuer, dict) else raw_issuer
+        issuer = issuer_id(doc)
         if issuer == self._identity.did:
             vm = signer.did_web_vm
         elif issuer == issuer_did:
@@ -112,11 +158,13 @@ class IssuanceService:
                 f"issuer must be this node ({self._identity.did}) or its did:key ({issuer_did})",
                 code="INVALID_ISSUER",
             )
-        doc.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
+        if "id" not in doc:
+            doc["id"] = f"urn:uuid:{uuid.uuid4()}"
         credential_id = doc["id"]
         if not isinstance(credential_id, str) or not is_url(credential_id):
             raise _bad("credential id must be a URL")
-        doc.setdefault("validFrom", format_datetime(now))
+        if "validFrom" not in doc:
+            doc["validFrom"] = format_datetime(now)
         parsed = VerifiableCredential.from_dict(doc)
         reserved = sorted(RESERVED_TYPES.intersection(parsed.types))
         if reserved:
@@ -124,7 +172,7 @@ class IssuanceService:
                 f"{', '.join(reserved)} is signed only by the node's own workflow, never by "
                 "generic issuance"
             )
-        if AEO_CREDENTIAL_TYPE in parsed.types:
+        if AEO_CREDENTIAL_TYPE in parsed.types and not aeo_subject_checked:
             for subject in parsed.subjects:
                 validate_aeo_subject(subject)
         subject_id = parsed.subjects[0].get("id")
@@ -135,41 +183,53 @@ class IssuanceService:
             raise _bad("credentialSubject id is longer than 400 characters")
         if len(" ".join(parsed.types)) > 400:
             raise _bad("credential types are longer than 400 characters in all")
+        return PreparedCredential(
+            document=doc,
+            credential_id=credential_id,
+            types=parsed.types,
+            subject_id=subject_id if isinstance(subject_id, str) else None,
+            valid_until=parsed.valid_until,
+            verification_method=vm,
+            signer=signer,
+            status_purposes=status_purposes,
+        )
+
+    def _store(self, prepared: PreparedCredential, *, now: datetime, actor: str) -> JSONObject:
         try:
-            return self._sign_and_store(
-                doc, parsed, credential_id, subject_id, vm, signer, status_purposes, now, actor
-            )
+            return self._sign_and_store(prepared, now.replace(microsecond=0), actor)
         except StorageConflictError as e:
             # A concurrent request stored the same id between our check and our insert.
-            raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID") from e
+            raise _bad(
+                f"credential id {prepared.credential_id} is already used", code="DUPLICATE_ID"
+            ) from e
 
     def _sign_and_store(
-        self,
-        doc: JSONObject,
-        parsed: VerifiableCredential,
-        credential_id: str,
-        subject_id: object,
-        vm: str,
-        signer: SigningKey,
-        status_purposes: tuple[str, ...],
-        now: datetime,
-        actor: str,
+        self, prepared: PreparedCredential, now: datetime, actor: str
     ) -> JSONObject:
+        credential_id = prepared.credential_id
+        doc = dict(prepared.document)
         with self._db.write() as conn:
             if credentials_repo.get_credential(conn, credential_id) is not None:
                 raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID")
-            if status_purposes:
-                entries = self._status.allocate_entries(conn, credential_id, status_purposes, now)
+            if prepared.status_purposes:
+                entries = self._status.allocate_entries(
+                    conn, credential_id, prepared.status_purposes, now
+                )
                 doc["credentialStatus"] = entries[0] if len(entries) == 1 else list(entries)
-            signed = sign_credential(doc, signer.key, verification_method=vm, created=now)
+            signed = sign_credential(
+                doc,
+                prepared.signer.key,
+                verification_method=prepared.verification_method,
+                created=now,
+            )
             credentials_repo.insert_credential(
                 conn,
                 credential_id=credential_id,
-                types=parsed.types,
-                subject_id=subject_id if isinstance(subject_id, str) else None,
+                types=prepared.types,
+                subject_id=prepared.subject_id,
                 issued_at=now,
-                valid_until=parsed.valid_until,
-                document=json.dumps(signed, separators=(",", ":"), ensure_ascii=False),
+                valid_until=prepared.valid_until,
+                document=serialize_document(signed),
             )
             record_event(
                 conn,
@@ -177,7 +237,7 @@ class IssuanceService:
                 actor=actor,
                 action="credential.issued",
                 target=credential_id,
-                details={"types": list(parsed.types), "verificationMethod": vm},
+                details=_issued_details(prepared),
             )
         return signed
 
@@ -197,15 +257,99 @@ class IssuanceService:
             SchemaValidationError: The subject breaks the AEO schema (all errors listed).
             MalformedInputError: Bad validity period or issuer.
         """
+        prepared = self.prepare_aeo(
+            subject, now=now, valid_from=valid_from, valid_until=valid_until, issuer=issuer
+        )
+        return self._store(prepared, now=now, actor=actor)
+
+    def prepare_aeo(
+        self,
+        subject: JSONObject,
+        *,
+        now: datetime,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        issuer: str | None = None,
+    ) -> PreparedCredential:
+        """Every check and default of :meth:`issue_aeo`, without signing or storing.
+
+        Bulk issuance prepares rows one by one (a bad row raises here and is reported on
+        its own), then signs and stores the good ones with :meth:`store_batch`.
+
+        Raises:
+            SchemaValidationError: The subject breaks the AEO schema (all errors listed).
+            MalformedInputError: Bad validity period or issuer.
+        """
         start = (valid_from or now).replace(microsecond=0)
         unsigned = build_aeo_credential(
             subject,
-            issuer=issuer or self._identity.did,
+            issuer=self._identity.did if issuer is None else issuer,
             credential_id=f"urn:uuid:{uuid.uuid4()}",
             valid_from=start,
             valid_until=valid_until or shift(start, self._valid_for),
         )
-        return self.issue(unsigned, status_purposes=PURPOSES, now=now, actor=actor)
+        return self._prepare(unsigned, status_purposes=PURPOSES, now=now, aeo_subject_checked=True)
+
+    def store_batch(
+        self,
+        conn: Connection,
+        prepared: Sequence[PreparedCredential],
+        *,
+        now: datetime,
+        actor: str,
+    ) -> list[JSONObject]:
+        """Sign and store prepared credentials inside the caller's write transaction.
+
+        What :meth:`issue` does per credential, in bulk: status entries are allocated for
+        the whole batch (:meth:`StatusService.allocate_entries_bulk`), the credentials go in
+        with one multi-row insert, and the audit log gets one ``credential.issued`` event per
+        credential (one head lock). Every credential must ask for the same status purposes.
+
+        Raises:
+            ValueError: The batch mixes status purposes.
+            StorageConflictError: (when the transaction ends) an id is already stored.
+        """
+        if not prepared:
+            return []
+        now = now.replace(microsecond=0)
+        purposes = prepared[0].status_purposes
+        if any(p.status_purposes != purposes for p in prepared):
+            raise ValueError("every credential of a batch must ask for the same status purposes")
+        docs = [dict(p.document) for p in prepared]
+        if purposes:
+            allocated = self._status.allocate_entries_bulk(
+                conn, [p.credential_id for p in prepared], purposes, now
+            )
+            for doc, entries in zip(docs, allocated, strict=True):
+                doc["credentialStatus"] = entries[0] if len(entries) == 1 else list(entries)
+        signed = [
+            sign_credential(
+                doc, p.signer.key, verification_method=p.verification_method, created=now
+            )
+            for doc, p in zip(docs, prepared, strict=True)
+        ]
+        credentials_repo.insert_credentials(
+            conn,
+            [
+                CredentialRecord(
+                    id=p.credential_id,
+                    types=p.types,
+                    subject_id=p.subject_id,
+                    issued_at=now,
+                    valid_until=p.valid_until,
+                    document=serialize_document(vc),
+                )
+                for p, vc in zip(prepared, signed, strict=True)
+            ],
+        )
+        record_events(
+            conn,
+            now=now,
+            actor=actor,
+            action="credential.issued",
+            events=[(p.credential_id, _issued_details(p)) for p in prepared],
+        )
+        return signed
 
     def get(self, credential_id: str) -> CredentialRecord | None:
         """A stored credential, or None."""

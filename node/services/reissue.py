@@ -9,10 +9,10 @@ issuer *is* the compromised key's did:key cannot keep their issuer and are only 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from credentials.model import issuer_id
 from credentials.signing import sign_credential
 from credentials.strict_json import loads_object
 from node.services.audit import record_event
@@ -20,7 +20,7 @@ from node.services.identity import NodeIdentity
 from node.services.status import StatusService
 from node.storage import credentials_repo, status_repo
 from node.storage.db import Database
-from registry.pipeline import issuer_of
+from node.storage.documents import serialize_document
 
 __all__ = ["ReissueReport", "reissue_signed_by"]
 
@@ -72,7 +72,7 @@ def reissue_signed_by(
                 isinstance(p, dict) and p.get("verificationMethod") in old_vms for p in items
             ):
                 continue
-            if issuer_of(document) == old_did_key:
+            if issuer_id(document) == old_did_key:
                 skipped.append(credential_id)
                 continue
             unsigned = {k: v for k, v in document.items() if k != "proof"}
@@ -82,7 +82,7 @@ def reissue_signed_by(
             credentials_repo.replace_document(
                 conn,
                 credential_id,
-                json.dumps(signed, separators=(",", ":"), ensure_ascii=False),
+                serialize_document(signed),
             )
             record_event(
                 conn,

@@ -8,10 +8,8 @@ validity is re-published on the next read, so a served list is always valid for 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,10 +22,10 @@ from node.services.audit import record_event
 from node.services.identity import NodeIdentity
 from node.storage import status_repo
 from node.storage.db import Database
+from node.storage.documents import serialize_document
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
 from registry.status_list import (
     BitstringStatusList,
-    StatusListCredentialInfo,
     build_status_list_credential,
 )
 
@@ -73,15 +71,15 @@ class StatusService:
         base_url: str,
         list_size: int,
         valid_for: timedelta,
+        on_change: Callable[[StatusChange], None] | None = None,
     ) -> None:
         self._db = db
         self._identity = identity
         self._base_url = base_url.rstrip("/")
         self._size = list_size
         self._valid_for = valid_for
-        self.listeners: list[Callable[[StatusChange], None]] = []
-        self._cache: dict[tuple[str, int], StatusListCredentialInfo] = {}
-        self._cache_lock = threading.Lock()
+        # Told of every status change after it is committed (the push to peers).
+        self._on_change = on_change
 
     def list_url(self, list_id: str) -> str:
         """The public URL of a status list credential."""
@@ -130,6 +128,39 @@ class StatusService:
             }
         return [allocated[purpose] for purpose in dict.fromkeys(purposes)]
 
+    def allocate_entries_bulk(
+        self,
+        conn: Connection,
+        credential_ids: Sequence[str],
+        purposes: tuple[str, ...],
+        now: datetime,
+    ) -> list[list[JSONObject]]:
+        """:meth:`allocate_entries` for many credentials at once (bulk issuance).
+
+        Returns:
+            Per credential, in order, its entries in the order of ``purposes``.
+        """
+        allocated: dict[str, list[JSONObject]] = {}
+        for purpose in sorted(set(purposes)):  # the same lock order as allocate_entries
+            entries, first_versions = status_repo.allocate_indexes(
+                conn, purpose=purpose, credential_ids=credential_ids, size=self._size, now=now
+            )
+            for list_id in first_versions:
+                self._publish_locked(conn, list_id, now)
+            allocated[purpose] = [self._entry(purpose, list_id, idx) for list_id, idx in entries]
+        order = list(dict.fromkeys(purposes))
+        return [[allocated[p][i] for p in order] for i in range(len(credential_ids))]
+
+    def _entry(self, purpose: str, list_id: str, idx: int) -> JSONObject:
+        url = self.list_url(list_id)
+        return {
+            "id": f"{url}#{idx}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": purpose,
+            "statusListIndex": str(idx),
+            "statusListCredential": url,
+        }
+
     # -- publication -------------------------------------------------------------------
 
     def _publish_locked(
@@ -161,7 +192,7 @@ class StatusService:
         signed = sign_credential(
             unsigned, signer.key, verification_method=signer.did_web_vm, created=now
         )
-        document = json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+        document = serialize_document(signed)
         record = StatusListVersionRecord(
             list_id=list_id,
             version=latest + 1,
@@ -266,7 +297,6 @@ class StatusService:
         change = StatusChange(
             credential_id, purpose, status, changed, self.list_url(entry.list_id), version
         )
-        if changed:
-            for listener in self.listeners:
-                listener(change)
+        if changed and self._on_change is not None:
+            self._on_change(change)
         return change

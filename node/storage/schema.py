@@ -23,6 +23,7 @@ from sqlalchemy import (
 
 __all__ = [
     "UTCDateTime",
+    "aeo_import_keys",
     "audit_events",
     "audit_head",
     "credentials",
@@ -35,6 +36,7 @@ __all__ = [
     "peer_key_records",
     "peer_status_lists",
     "peers",
+    "presentation_challenges",
     "status_entries",
     "status_list_heads",
     "status_list_versions",
@@ -300,4 +302,40 @@ peer_key_records = Table(
     Column("not_before", UTCDateTime()),
     Column("recorded_at", UTCDateTime(), nullable=False),
     Column("actor", String(200), nullable=False),
+)
+
+
+# --- AEO register import (migration 0006) -------------------------------------------------
+
+# The trader key ("<scheme>:<value>" of the first identifier) of every credential that
+# `trustlane aeo import` issued, with a fingerprint of the row it came from (SHA-256 of
+# subject and given validity as sorted-key JSON): a re-run skips known keys and reports rows
+# that changed.
+aeo_import_keys = Table(
+    "aeo_import_keys",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("credential_id", String(200), ForeignKey("credentials.id"), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+)
+
+
+# --- presentation challenges (migration 0007) ----------------------------------------------
+
+# Challenges issued to traders' wallets at a port, each bound to one consignment (WCO UCR) and
+# one port (UN/LOCODE). A presentation spends its challenge with one conditional UPDATE
+# (``used_at`` IS NULL and not expired), so of two replicas racing exactly one wins. Rows are
+# deleted a day after they expired.
+presentation_challenges = Table(
+    "presentation_challenges",
+    metadata,
+    Column("challenge", String(128), primary_key=True),
+    Column("consignment", String(35), nullable=False),
+    Column("port", String(5), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Column("issued_by", String(200), nullable=False),
+    Index("ix_presentation_challenges_expires_at", "expires_at"),
 )

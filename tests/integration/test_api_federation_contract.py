@@ -236,8 +236,7 @@ def pair(
         services, token = make_node(name, base_url, db_url=db_url)
         # The services take a Fetcher only when built; swap the HTTPS one for the in-memory
         # one (the push service shares it) so that no request leaves the process.
-        monkeypatch.setattr(services.peers, "fetcher", fetcher)
-        monkeypatch.setattr(services.peers, "fetcher", fetcher)
+        monkeypatch.setattr(services.sync, "fetcher", fetcher)
         monkeypatch.setattr(services.push, "_fetcher", fetcher)
         client = create_app(services, testing=True).test_client()
         fetcher.clients[base_url] = client

@@ -20,6 +20,11 @@ from typing import Any
 import pytest
 import requests
 import trustme
+
+from credentials.aeo import build_aeo_credential
+from credentials.datetimes import format_datetime, parse_datetime
+from credentials.keys import PrivateKey
+from credentials.signing import sign_credential
 from federation3 import (
     RECOGNISED,
     RoguePeer,
@@ -31,11 +36,6 @@ from federation3 import (
     verify,
     wait_for,
 )
-
-from credentials.aeo import build_aeo_credential
-from credentials.datetimes import format_datetime, parse_datetime
-from credentials.keys import PrivateKey
-from credentials.signing import sign_credential
 from federation_config.loader import load
 from node.federation.push import AGREEMENT_TAG, AGREEMENTS_PATH
 from node.keystore import KeyStore, read_passphrase
@@ -347,7 +347,17 @@ def test_a_stolen_key_cannot_back_date(fed: Federation) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["rotatedTo"] == "key-2" and report["reissuedCredentials"] >= 1, report
+    assert report["resignedAgreements"] == 2, report  # EU-US and EU-JP
     sync(us)
+    # US holds the agreement re-signed by EU's new key, still active, its own proof kept.
+    with us.session() as http:
+        held = http.get(
+            us.url("/federation/agreements/" + requests.utils.quote(fed.eu_us, safe=":")),
+            timeout=10,
+        ).json()
+    assert held["state"] == "active", held
+    signers = {p["verificationMethod"] for p in held["agreement"]["proof"]}
+    assert f"{eu.did}#key-2" in signers and f"{eu.did}#key-1" not in signers, signers
     status, peers, _ = us.get_json("/registry/peers", us.admin_token)
     eu_health = next(p for p in peers["peers"] if p["did"] == eu.did)
     assert eu_health["trusted"] is True, eu_health["untrustedReason"]

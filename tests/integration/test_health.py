@@ -156,7 +156,7 @@ def test_damaged_key_file_is_not_ready(node: tuple[NodeServices, str]) -> None:
 def _run_sync(services: NodeServices) -> None:
     interval = timedelta(seconds=services.federation.sync.interval_seconds)
     run_sync_once(
-        services.db, services.peers, now=datetime.now(UTC), interval=interval, owner="test"
+        services.db, services.sync, now=datetime.now(UTC), interval=interval, owner="test"
     )
 
 

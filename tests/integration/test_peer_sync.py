@@ -67,7 +67,7 @@ def net(tmp_path: Path) -> Any:
     _pin(jp, eu, "eu")
     now = datetime.now(UTC)
     for node in (eu, us, jp):
-        assert all(o.ok for o in node.peers.sync_all(now))
+        assert all(o.ok for o in node.sync.sync_all(now))
     _mra(eu, us)
     _mra(eu, jp)
     yield sim, eu, us, jp
@@ -111,7 +111,7 @@ def test_peer_down_reports_and_grants_nothing(net: Any) -> None:
     outcome = _verify(us, vc)
     assert not outcome.verified and outcome.benefits == frozenset()
     assert _codes(outcome)["status"] == ("unknown", "STATUS_UNAVAILABLE")
-    outcomes = us.peers.sync_all(datetime.now(UTC), force=True)
+    outcomes = us.sync.sync_all(datetime.now(UTC), force=True)
     assert [o.ok for o in outcomes] == [False]
     health = _health(us, eu.identity.did)
     assert health["resources"][0]["consecutiveFailures"] >= 1
@@ -119,7 +119,7 @@ def test_peer_down_reports_and_grants_nothing(net: Any) -> None:
     # The other direction keeps working: EU still verifies its own and syncs JP.
     assert all(
         o.ok
-        for o in eu.peers.sync_all(datetime.now(UTC), force=True)
+        for o in eu.sync.sync_all(datetime.now(UTC), force=True)
         if o.peer_did == jp.identity.did
     )
 
@@ -129,7 +129,7 @@ def test_garbage_is_reported_and_keeps_the_last_good_state(net: Any) -> None:
     vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
     assert _verify(us, vc).verified
     sim.behaviour[eu.settings.base_url] = Behaviour(garbage=True)
-    outcomes = us.peers.sync_all(datetime.now(UTC), force=True)
+    outcomes = us.sync.sync_all(datetime.now(UTC), force=True)
     assert not outcomes[0].ok and "MALFORMED_JSON" in outcomes[0].detail
     assert _health(us, eu.identity.did)["trusted"] is True  # last good document still holds
     assert _verify(us, vc).verified  # cached, fresh, verified status list
@@ -143,11 +143,11 @@ def test_older_status_list_is_refused_as_rollback(net: Any) -> None:
     old_list = sim.clients[eu.settings.base_url].get(path).get_data()
     assert _verify(us, vc).verified  # US caches the current (clear) list
     eu.status.set_status(vc["id"], "revocation", True, now=datetime.now(UTC), actor="test")
-    assert us.peers.sync_status_list(url, datetime.now(UTC)).ok
+    assert us.sync.sync_status_list(url, datetime.now(UTC)).ok
     assert _codes(_verify(us, vc))["status"] == ("fail", "REVOKED")
     # EU (or someone in between) now serves the older list: refused, revocation stands.
     sim.behaviour[eu.settings.base_url] = Behaviour(replay={path: old_list})
-    outcome = us.peers.sync_status_list(url, datetime.now(UTC))
+    outcome = us.sync.sync_status_list(url, datetime.now(UTC))
     assert not outcome.ok and "STATUS_LIST_ROLLBACK" in outcome.detail
     assert _codes(_verify(us, vc))["status"] == ("fail", "REVOKED")
 
@@ -162,7 +162,7 @@ def test_swapped_key_makes_the_peer_untrusted(net: Any) -> None:
         return doc
 
     sim.behaviour[eu.settings.base_url] = Behaviour(rewrite_did=swap)
-    outcome = us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC))
+    outcome = us.sync.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC))
     assert not outcome.ok and "KEY_CHANGE_REJECTED" in outcome.detail
     health = _health(us, eu.identity.did)
     assert health["trusted"] is False and "different key" in health["untrustedReason"]
@@ -297,7 +297,7 @@ def test_announced_key_rotation_is_accepted(net: Any) -> None:
 def test_unannounced_key_rotation_makes_the_peer_untrusted(net: Any) -> None:
     _, eu, us, _ = net
     _rotate(eu)  # no announcement (say, the peers were unreachable)
-    outcome = us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC))
+    outcome = us.sync.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC))
     assert not outcome.ok and "without a signed announcement" in outcome.detail
     assert _health(us, eu.identity.did)["trusted"] is False
     # An administrator re-pins the new key out of band: trusted again.
@@ -307,7 +307,7 @@ def test_unannounced_key_rotation_makes_the_peer_untrusted(net: Any) -> None:
         now=datetime.now(UTC),
         actor="test",
     )
-    assert us.peers.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC)).ok
+    assert us.sync.sync_did_document(next(p for p in us.peers.peers()), datetime.now(UTC)).ok
 
 
 def test_a_lost_countersignature_is_pulled_by_the_sync_job(net: Any) -> None:
@@ -318,12 +318,12 @@ def test_a_lost_countersignature_is_pulled_by_the_sync_job(net: Any) -> None:
     eu.agreements.countersign(agreement_id, actor="test")  # the delivery to US is lost
     assert us.agreements.get(agreement_id).state == "pending"
     sim.behaviour.pop(us.settings.base_url)
-    outcomes = sync_agreements(us.peers, us.agreements)
+    outcomes = sync_agreements(us.sync, us.agreements)
     assert (agreement_id, "active") in {(o.resource.split(":", 1)[1], o.detail) for o in outcomes}
     assert us.agreements.get(agreement_id).state == "active"
     # A termination notice lost on its way is pulled the same way.
     sim.behaviour[us.settings.base_url] = Behaviour(down=True)
     eu.agreements.terminate(agreement_id, actor="test")
     sim.behaviour.pop(us.settings.base_url)
-    sync_agreements(us.peers, us.agreements)
+    sync_agreements(us.sync, us.agreements)
     assert us.agreements.get(agreement_id).state == "terminated"

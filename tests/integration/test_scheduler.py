@@ -37,7 +37,7 @@ SKEWS = [
 def _run(
     services: NodeServices, owner: str, now: datetime, interval: timedelta = INTERVAL
 ) -> list[object] | None:
-    outcomes = run_sync_once(services.db, services.peers, now=now, interval=interval, owner=owner)
+    outcomes = run_sync_once(services.db, services.sync, now=now, interval=interval, owner=owner)
     return None if outcomes is None else list(outcomes)
 
 
