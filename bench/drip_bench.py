@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,14 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import nacl.pwhash
-
-from bench.http_bench import SUBJECT, _client, _free_port, _request
+from bench.http_bench import SUBJECT, _client, _free_port, init_bench_node, issue_one, serving
 from credentials.aeo import build_aeo_credential
 from credentials.keys import PrivateKey
 from credentials.signing import sign_credential
-from federation_config.settings import NodeSettings
-from node.wiring import init_node
 
 
 class _Dripper:
@@ -125,21 +117,19 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
     """Run the benchmark; return report lines (markdown)."""
     key = PrivateKey.from_seed(bytes([91]) * 32)
     dripper = _Dripper(key)
+    try:
+        quiet, dripping = _measure(dripper, key, rounds, seconds, workers, clients)
+    finally:
+        dripper.stop()
+    return _report(quiet, dripping, rounds, seconds, workers, clients)
+
+
+def _measure(
+    dripper: _Dripper, key: PrivateKey, rounds: int, seconds: float, workers: int, clients: int
+) -> tuple[list[float], list[float]]:
     with tempfile.TemporaryDirectory(prefix="trustlane-drip-") as tmp:
         port = _free_port()
-        settings = NodeSettings(
-            name="bench node",
-            base_url=f"http://127.0.0.1:{port}",
-            data_dir=Path(tmp) / "node",
-            database_url=f"sqlite:///{Path(tmp) / 'node' / 'node.db'}",
-        )
-        services, token = init_node(
-            settings,
-            {},
-            now=datetime.now(UTC),
-            keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-            keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-        )
+        services, token, settings = init_bench_node(Path(tmp), port)
         services.peers.add_peer(
             name="dripper",
             did=dripper.did,
@@ -154,35 +144,8 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
         if not outcome.ok:
             raise RuntimeError(f"the partner was not trusted: {outcome.detail}")
         services.db.dispose()
-        exe = str(Path(sys.executable).parent / "trustlane")
-        log = (Path(tmp) / "serve.log").open("wb")
-        proc = subprocess.Popen(  # noqa: S603 - our own console script
-            [exe, "node", "serve", "--data-dir", str(settings.data_dir), "--workers", str(workers)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "GUNICORN_CMD_ARGS": "--access-logfile=/dev/null"},
-        )
-        try:
-            for _ in range(200):
-                try:
-                    if _request(port, "GET", "/health/live", None, None)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                time.sleep(0.1)
-            else:
-                raise RuntimeError("node did not start")
-            status, body = _request(
-                port,
-                "POST",
-                "/aeo-credentials",
-                json.dumps({"credentialSubject": SUBJECT}).encode(),
-                token,
-            )
-            if status != 201:
-                raise RuntimeError(f"issuance failed: {status} {body[:200]!r}")
-            own = json.loads(body)["verifiableCredential"]
+        with serving(settings, port, workers, Path(tmp) / "serve.log"):
+            own = issue_one(port, token)
             own_body = json.dumps({"verifiableCredential": own}).encode()
             partner = _partner_credential(key, dripper.did, dripper.base_url)
             partner_body = json.dumps({"verifiableCredential": partner}).encode()
@@ -207,15 +170,17 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
                     )
                     dripping.append(sum(counts) / (time.perf_counter() - start))
                     agitator.get(timeout=seconds + 30)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            log.close()
-            dripper.stop()
+    return quiet, dripping
+
+
+def _report(
+    quiet: list[float],
+    dripping: list[float],
+    rounds: int,
+    seconds: float,
+    workers: int,
+    clients: int,
+) -> list[str]:
     ratios = [d / q for d, q in zip(dripping, quiet, strict=True)]
     return [
         "## Verify while a partner drips (gunicorn, SQLite, loopback)",

@@ -20,13 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nacl.pwhash
 
 from federation_config.settings import NodeSettings
-from node.wiring import init_node
+from node.wiring import NodeServices, init_node
 
 SUBJECT = {
     "id": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
@@ -63,38 +65,29 @@ def _request(
         conn.close()
 
 
-def _client(args: tuple[int, str, str, bytes | None, str | None, int, float]) -> int:
-    port, method, path, body, token, expect, seconds = args
-    done = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        status, _ = _request(port, method, path, body, token)
-        if status != expect:
-            raise RuntimeError(f"{method} {path} answered {status}, expected {expect}")
-        done += 1
-    return done
+def init_bench_node(tmp: Path, port: int) -> tuple[NodeServices, str, NodeSettings]:
+    """A fresh node (SQLite, plain HTTP on loopback) in ``tmp``; its admin token."""
+    settings = NodeSettings(
+        name="bench node",
+        base_url=f"http://127.0.0.1:{port}",
+        data_dir=tmp / "node",
+        database_url=f"sqlite:///{tmp / 'node' / 'node.db'}",
+    )
+    services, token = init_node(
+        settings,
+        {},
+        now=datetime.now(UTC),
+        keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+    )
+    return services, token, settings
 
 
-def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 2) -> list[str]:
-    """Run the HTTP benchmark; return report lines (markdown)."""
-    with tempfile.TemporaryDirectory(prefix="trustlane-bench-") as tmp:
-        port = _free_port()
-        settings = NodeSettings(
-            name="bench node",
-            base_url=f"http://127.0.0.1:{port}",
-            data_dir=Path(tmp) / "node",
-            database_url=f"sqlite:///{Path(tmp) / 'node' / 'node.db'}",
-        )
-        services, token = init_node(
-            settings,
-            {},
-            now=datetime.now(UTC),
-            keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-            keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-        )
-        services.db.dispose()
-        exe = str(Path(sys.executable).parent / "trustlane")
-        log = (Path(tmp) / "serve.log").open("wb")
+@contextmanager
+def serving(settings: NodeSettings, port: int, workers: int, log_path: Path) -> Iterator[None]:
+    """Run ``trustlane node serve`` until the block ends (bounded start and stop)."""
+    exe = str(Path(sys.executable).parent / "trustlane")
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own console script
             [exe, "node", "serve", "--data-dir", str(settings.data_dir), "--workers", str(workers)],
             stdout=log,
@@ -112,16 +105,47 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
                 time.sleep(0.1)
             else:
                 raise RuntimeError("node did not start")
-            status, body = _request(
-                port,
-                "POST",
-                "/aeo-credentials",
-                json.dumps({"credentialSubject": SUBJECT}).encode(),
-                token,
-            )
-            if status != 201:
-                raise RuntimeError(f"issuance failed: {status} {body[:200]!r}")
-            vc = json.loads(body)["verifiableCredential"]
+            yield
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def issue_one(port: int, token: str) -> dict[str, object]:
+    """Issue one AEO credential over HTTP; return it."""
+    status, body = _request(
+        port, "POST", "/aeo-credentials", json.dumps({"credentialSubject": SUBJECT}).encode(), token
+    )
+    if status != 201:
+        raise RuntimeError(f"issuance failed: {status} {body[:200]!r}")
+    vc: dict[str, object] = json.loads(body)["verifiableCredential"]
+    return vc
+
+
+def _client(args: tuple[int, str, str, bytes | None, str | None, int, float]) -> int:
+    port, method, path, body, token, expect, seconds = args
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        status, _ = _request(port, method, path, body, token)
+        if status != expect:
+            raise RuntimeError(f"{method} {path} answered {status}, expected {expect}")
+        done += 1
+    return done
+
+
+def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 2) -> list[str]:
+    """Run the HTTP benchmark; return report lines (markdown)."""
+    with tempfile.TemporaryDirectory(prefix="trustlane-bench-") as tmp:
+        port = _free_port()
+        services, token, settings = init_bench_node(Path(tmp), port)
+        services.db.dispose()
+        with serving(settings, port, workers, Path(tmp) / "serve.log"):
+            vc = issue_one(port, token)
             verify_body = json.dumps({"verifiableCredential": vc}, separators=(",", ":")).encode()
             issue_body = json.dumps({"credentialSubject": SUBJECT}).encode()
             figures: dict[str, tuple[str, str, bytes | None, str | None, int]] = {
@@ -151,14 +175,6 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
                             _client, [(port, method, path, payload, tok, expect, seconds)] * clients
                         )
                         results[name].append(sum(counts) / (time.perf_counter() - start))
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            log.close()
     trivial = results["trivial endpoint (GET /health/live)"]
     lines = [
         "## Node over HTTP (gunicorn, SQLite, loopback)",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -79,7 +79,7 @@ class PushService:
         settings: PushSettings,
         base_url: str,
         clock: Callable[[], datetime],
-        refetch: Callable[[Iterable[str]], object],
+        refetch: Callable[..., object],
     ) -> None:
         self._refetch = refetch
         self._identity = identity
@@ -249,7 +249,7 @@ class PushService:
                     f"{url} is not a status list of {event.issuer}", code="INVALID_EVENT"
                 )
             # Queued, not fetched here: a peer that drips its answer must not hold a worker.
-            self._refetch([url])
+            self._refetch([url], urgent=True)
         elif event.type is FederationEventType.KEY_ROTATED:
             new_key = event.extensions.get("newKey")
             if not isinstance(new_key, str):
@@ -267,5 +267,5 @@ class PushService:
                 not_before=min(event.occurred_at, now),
                 source="announcement",
             )
-            self._refetch([DID_DOCUMENT_PREFIX + event.issuer])
+            self._refetch([DID_DOCUMENT_PREFIX + event.issuer], urgent=True)
         return accepted

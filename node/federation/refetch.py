@@ -61,8 +61,14 @@ class RefetchQueue:
         self._busy = 0
         self._stopped = False
 
-    def request(self, urls: Iterable[str]) -> int:
-        """Queue ``urls`` for a background fetch; return how many were queued."""
+    def request(self, urls: Iterable[str], *, urgent: bool = False) -> int:
+        """Queue ``urls`` for a background fetch; return how many were queued.
+
+        ``urgent`` (a partner's signed event says the resource changed) skips the
+        ``min_interval`` pause: a revocation pushed right after another must not wait for
+        the scheduled pull. Verification's requests are not urgent: a caller cannot make
+        the node fetch the same list over and over.
+        """
         queued = 0
         now = time.monotonic()
         with self._cond:
@@ -72,7 +78,7 @@ class RefetchQueue:
                 if url in self._pending or len(self._pending) >= self._max:
                     continue
                 last = self._last.get(url)
-                if last is not None and now - last < self._min_interval:
+                if not urgent and last is not None and now - last < self._min_interval:
                     continue
                 self._pending[url] = None
                 queued += 1
