@@ -294,6 +294,25 @@ def test_announced_key_rotation_is_accepted(net: Any) -> None:
     assert _verify(us, vc).verified
 
 
+def test_a_sync_that_read_the_peer_before_an_announcement_still_sees_it(net: Any) -> None:
+    # Issue 14's race, made deterministic: US's sync read EU's peer record, then EU's
+    # announcement re-pinned the new key, then the sync wrote. The sync decides on the peer
+    # row as it is inside its write transaction, so the announced key is accepted.
+    _, eu, us, _ = net
+    us.refetch.stop()  # no background fetch of EU's document: this sync is the first to see it
+    stale = next(p for p in us.peers.peers() if p.did == eu.identity.did)
+    previous, new_key = _rotate(eu)
+    assert us.identity.did in eu.push.announce_key_rotation(previous, new_key)
+    assert new_key not in stale.repinned_keys  # what the sync read is out of date
+    outcome = us.sync.sync_did_document(stale, datetime.now(UTC))
+    assert outcome.ok, outcome.detail
+    assert _health(us, eu.identity.did)["trusted"] is True
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    assert vc["proof"]["verificationMethod"].endswith("#key-2")
+    assert all(o.ok for o in us.sync.sync_all(datetime.now(UTC), force=True))
+    assert us.verification.verify(vc, now=datetime.now(UTC)).verified
+
+
 def test_unannounced_key_rotation_makes_the_peer_untrusted(net: Any) -> None:
     _, eu, us, _ = net
     _rotate(eu)  # no announcement (say, the peers were unreachable)
