@@ -11,6 +11,7 @@ from credentials.errors import TrustlaneError
 from federation_config.loader import load
 from federation_config.settings import NodeSettings
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
+from node.cli.node_show import node_summary
 from node.services.audit import verify_chain
 from node.services.reissue import reissue_signed_by
 from node.services.tokens import SCOPES, create_token, revoke_token
@@ -56,6 +57,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init.add_argument("--tls-key", help="PEM private key for HTTPS")
     init.add_argument("--json", action="store_true", help='print {"did", "adminToken"}')
     init.set_defaults(func=_init)
+
+    show = command("show", "what a partner must pin, and the line its administrator runs")
+    show.add_argument("--json", action="store_true", help="print the summary as JSON")
+    show.set_defaults(func=_show)
 
     serve = command("serve", "serve the node with gunicorn")
     serve.add_argument("--host", help="listen address (default: the base URL's host)")
@@ -145,6 +150,24 @@ def _serve(args: argparse.Namespace) -> int:
         serve(settings, host=args.host, port=args.port, workers=max(1, args.workers))
     except TrustlaneError as e:
         fail(e.diagnostics())
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    summary = node_summary(load_services(args))
+    if args.json:
+        print_json(summary)
+        return EXIT_OK
+    print(f"{summary['name']}: {summary['did']} at {summary['baseUrl']}")
+    for key in summary["keys"]:
+        print(f"  {key['kid']} ({key['state']}): {key['publicKeyMultibase']}")
+    if summary["tls"]:
+        print(
+            f"  TLS certificate: {summary['tlsCertificate']}; hand partners the CA bundle that "
+            "issued it"
+        )
+    print("A partner adds this node with:")
+    print(f"  {summary['peerAddCommand']}")
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import update
 from conftest import NodeFactory
 from credentials.signing import sign_credential
 from credentials.strict_json import loads_object
+from node.cli.node_show import node_summary
 from node.services.audit import verify_chain
 from node.services.reissue import reissue_signed_by
 from node.services.tokens import authenticate, create_token, revoke_token
@@ -219,3 +221,30 @@ def test_cli_credential_verify_as_the_node(make_node: NodeFactory, tmp_path: Pat
         [*args, "--at", past], capture_output=True, text=True, env=env, check=False
     )
     assert at_run.returncode == 0, at_run.stdout
+
+
+def test_node_show_prints_what_a_partner_pins(make_node: NodeFactory) -> None:
+    services, _ = make_node(now=T0)
+    services.identity.add_key(now=T0 + timedelta(hours=1), actor="test", make_current=True)
+    summary = node_summary(services)
+    assert summary["did"] == services.identity.did
+    assert [(k["kid"], k["state"]) for k in summary["keys"]] == [
+        ("key-1", "retired"),
+        ("key-2", "current"),
+    ]
+    # Every key the DID document lists is in the line (first contact pins them all).
+    listed = {
+        m["publicKeyMultibase"] for m in services.identity.did_document()["verificationMethod"]
+    }
+    words = shlex.split(summary["peerAddCommand"])
+    assert words[:4] == ["trustlane", "registry", "peer", "add"]
+    assert {words[i + 1] for i, w in enumerate(words) if w == "--key"} == listed
+    assert words[words.index("--did") + 1] == services.identity.did
+    assert words[words.index("--name") + 1] == "eu-customs"
+    # The CLI prints the same, as text and as JSON.
+    exe = Path(sys.executable).parent / "trustlane"
+    env = {**os.environ, "TRUSTLANE_DATABASE_URL": services.settings.database_url}
+    args = [exe, "node", "show", "--json", "--data-dir", services.settings.data_dir]
+    shown = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["peerAddCommand"] == summary["peerAddCommand"]
