@@ -90,7 +90,7 @@ def build_services(
     keystore = KeyStore.open(settings.keystore_dir, passphrase)
     db = Database(settings.database_url)
     skew = timedelta(seconds=settings.clock_skew_seconds)
-    identity = NodeIdentity(settings.did, db, keystore, skew)
+    identity = NodeIdentity(settings.did, db, keystore)
     federation = load_federation_settings(settings, environ)
     trust = TrustSnapshotSource(
         db=db,

@@ -1,4 +1,7 @@
-"""The node's identity: its did:web, signing keys, DID document and key resolution.
+"""The node's identity: its did:web, signing keys and DID document.
+
+Resolving keys for verification, with the lifetime rules, is the trust snapshot's job
+(:mod:`registry.trust_snapshot`), for this node's keys and peers' alike.
 
 Private keys live in the encrypted key store; their lifecycle (current, retired, compromised
 since T) lives in the database so that every worker and replica sees the same state. Key
@@ -11,35 +14,20 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from credentials.data_integrity import (
-    DIDKeyResolver,
-    ResolvedVerificationMethod,
-)
 from credentials.datetimes import format_datetime
-from credentials.errors import (
-    UnresolvableVerificationMethodError,
-    VerificationError,
-)
-from credentials.keys import PrivateKey, PublicKey
+from credentials.keys import PrivateKey
 from node.keystore import KeyStore
 from node.services.audit import record_event
 from node.storage import keys_repo
 from node.storage.db import Database
 from node.storage.records import KeyRecord
 
-__all__ = ["KeyCompromisedError", "NodeIdentity", "SigningKey"]
+__all__ = ["NodeIdentity", "SigningKey"]
 
-_DID_RELATIONSHIPS = frozenset({"assertionMethod", "authentication"})
 _CACHE_SECONDS = 1.0
-
-
-class KeyCompromisedError(VerificationError):
-    """The proof was made with a key at or after the time it was reported compromised."""
-
-    code = "KEY_COMPROMISED"
 
 
 @dataclass(frozen=True)
@@ -53,23 +41,20 @@ class SigningKey:
 
 
 class NodeIdentity:
-    """Keys, DID document and resolver of one node.
+    """Keys and DID document of one node.
 
     Args:
         did: The node's did:web.
         db: The node database.
         keystore: The opened key store.
-        clock_skew: Tolerance when comparing proof times with key lifetimes.
     """
 
-    def __init__(self, did: str, db: Database, keystore: KeyStore, clock_skew: timedelta) -> None:
+    def __init__(self, did: str, db: Database, keystore: KeyStore) -> None:
         self.did = did
         self._db = db
         self._keystore = keystore
-        self._skew = clock_skew
         self._lock = threading.Lock()
         self._cached: tuple[float, list[KeyRecord]] | None = None
-        self._did_key = DIDKeyResolver()
 
     # -- key records -------------------------------------------------------------------
 
@@ -183,52 +168,3 @@ class NodeIdentity:
             "assertionMethod": assertion,
             "authentication": authentication,
         }
-
-    # -- resolution (VerificationMethodResolver) --------------------------------------
-
-    def _check_lifetime(self, record: KeyRecord, at: datetime | None, vm_id: str) -> None:
-        # Compromise voids every proof by the key, whatever ``created`` it claims: a thief
-        # can write any date. What the key signed before is re-issued with the current key.
-        if record.compromised_since is not None:
-            raise KeyCompromisedError(
-                f"{vm_id} was reported compromised since "
-                f"{format_datetime(record.compromised_since)}"
-            )
-        if at is not None and at + self._skew < record.created_at:
-            raise VerificationError(
-                f"{vm_id} did not exist when the proof says it was created",
-                code="KEY_NOT_YET_VALID",
-            )
-
-    def resolve_verification_method(
-        self, vm_id: str, *, at: datetime | None = None
-    ) -> ResolvedVerificationMethod:
-        """Resolve the node's own did:web keys and any did:key (own keys checked for lifetime).
-
-        Raises:
-            UnresolvableVerificationMethodError: Another DID (peers arrive with federation).
-            KeyCompromisedError: The key was compromised at the proof's creation time.
-            VerificationError: The proof predates the key.
-        """
-        if vm_id.startswith(self.did + "#"):
-            kid = vm_id[len(self.did) + 1 :]
-            for record in self.keys():
-                if record.kid == kid:
-                    self._check_lifetime(record, at, vm_id)
-                    return ResolvedVerificationMethod(
-                        id=vm_id,
-                        controller=self.did,
-                        public_key=PublicKey.from_multibase(record.public_key_multibase),
-                        relationships=_DID_RELATIONSHIPS,
-                    )
-            raise UnresolvableVerificationMethodError(f"{vm_id} is not a key of this node")
-        if vm_id.startswith("did:key:"):
-            method = self._did_key.resolve_verification_method(vm_id, at=at)
-            for record in self.keys():
-                if record.public_key_multibase == method.public_key.multibase:
-                    # The did:key form of our own key: same lifetime rules.
-                    self._check_lifetime(record, at, vm_id)
-            return method
-        raise UnresolvableVerificationMethodError(
-            f"cannot resolve {vm_id!r}: not this node's DID and not a did:key"
-        )

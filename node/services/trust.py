@@ -197,10 +197,8 @@ class TrustSnapshotSource:
                 mra = MutualRecognitionAgreement.from_dict(document)
             except (MalformedInputError, VerificationError):
                 continue
-            recorded = mra_record.own_proof_value is not None and any(
-                p.get("proofValue") == mra_record.own_proof_value
-                and str(p.get("verificationMethod", "")).startswith(self._did + "#")
-                for p in proofs_of(document)
+            recorded = mra_record.own_proof_value is not None and (
+                own_proof_value(document, self._did) == mra_record.own_proof_value
             )
             agreements.append(
                 AgreementState(
