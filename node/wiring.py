@@ -104,9 +104,7 @@ def build_services(
             status_max_age=timedelta(seconds=federation.freshness.status_max_age_seconds),
         ),
     )
-    peers = PeerService(
-        db=db, identity=identity, freshness=federation.freshness, clock=clock, trust=trust
-    )
+    peers = PeerService(db=db, identity=identity, clock=clock, trust=trust)
     sync = PeerSync(
         db=db,
         registry=peers,

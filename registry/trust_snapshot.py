@@ -272,6 +272,27 @@ class SnapshotResolver:
         self._snapshot = snapshot
         self._now = now
 
+    def trusted_peer(self, did: str) -> PeerState:
+        """The peer ``did``, when it is trusted and its DID document is fresh (rule 3).
+
+        Raises:
+            UnresolvableVerificationMethodError: Not a peer, untrusted, or stale.
+        """
+        snap = self._snapshot
+        peer = snap.peers.get(did)
+        if peer is None:
+            raise UnresolvableVerificationMethodError(f"{did} is not a peer of this node")
+        if not peer.trusted or peer.did_document_fetched_at is None:
+            raise UnresolvableVerificationMethodError(
+                f"peer {did} is not trusted: {peer.untrusted_reason or 'no DID document'}"
+            )
+        if self._now - peer.did_document_fetched_at > snap.limits.did_document_max_age:
+            raise UnresolvableVerificationMethodError(
+                f"peer {did}'s DID document is stale (accepted "
+                f"{format_datetime(peer.did_document_fetched_at)})"
+            )
+        return peer
+
     def resolve_verification_method(
         self, vm_id: str, *, at: datetime | None = None
     ) -> ResolvedVerificationMethod:
@@ -298,18 +319,7 @@ class SnapshotResolver:
                 # The did:key form of our own key: the same lifetime rules.
                 _check_lifetime(own, at, skew)
             return method
-        peer = snap.peers.get(did)
-        if peer is None:
-            raise UnresolvableVerificationMethodError(f"{did} is not a peer of this node")
-        if not peer.trusted or peer.did_document_fetched_at is None:
-            raise UnresolvableVerificationMethodError(
-                f"peer {did} is not trusted: {peer.untrusted_reason or 'no DID document'}"
-            )
-        if self._now - peer.did_document_fetched_at > snap.limits.did_document_max_age:
-            raise UnresolvableVerificationMethodError(
-                f"peer {did}'s DID document is stale (accepted "
-                f"{format_datetime(peer.did_document_fetched_at)})"
-            )
+        peer = self.trusted_peer(did)
         key = peer.keys.get(vm_id)
         if key is None:
             raise VerificationError(f"{vm_id} is not in {did}'s DID document", code="UNKNOWN_KEY")

@@ -8,19 +8,16 @@ limit makes its keys unresolvable (``unknown``), and so does an untrusted peer.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from credentials.data_integrity import ResolvedVerificationMethod
 from credentials.datetimes import format_datetime
 from credentials.errors import (
     MalformedInputError,
-    UnresolvableVerificationMethodError,
 )
 from credentials.keys import PublicKey
-from credentials.strict_json import loads_object
-from federation_config.federation import FreshnessSettings, PeerSettings
+from federation_config.federation import PeerSettings
 from federation_config.settings import did_web_for
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
@@ -31,8 +28,8 @@ from node.storage import trust_repo
 from node.storage.db import Database
 from node.storage.federation_repo import PeerRecord
 from registry.peer_keys import (
+    PeerKey,
     PeerKeys,
-    parse_did_document,
 )
 from registry.peer_origin import check_peer_base_url, did_web_origin
 from registry.pipeline import LIST_ID
@@ -56,7 +53,6 @@ class PeerService:
         *,
         db: Database,
         identity: NodeIdentity,
-        freshness: FreshnessSettings,
         clock: Callable[[], datetime],
         trust: TrustSnapshotSource,
     ) -> None:
@@ -64,9 +60,6 @@ class PeerService:
         self._trust = trust
         self._db = db
         self._identity = identity
-        self._freshness = freshness
-        self._lock = threading.Lock()
-        self._keys_cache: dict[tuple[str, datetime], PeerKeys] = {}
 
     # -- administration ----------------------------------------------------------------
 
@@ -292,35 +285,28 @@ class PeerService:
         return None
 
     def peer_keys(self, did: str, now: datetime) -> PeerKeys:
-        """The keys of a trusted peer from its fresh, accepted DID document.
+        """The keys of a trusted peer with a fresh DID document, as the trust snapshot holds them.
+
+        For checking the peer's signed requests
+        (:func:`registry.events.authentication_key_resolver`); a key reported compromised
+        carries its ``revoked`` time.
 
         Raises:
             UnresolvableVerificationMethodError: Unknown, untrusted or stale peer.
         """
-        with self._db.read() as conn:
-            peer = repo.get_peer(conn, did)
-            stored = repo.get_did_document(conn, did) if peer is not None else None
-        if peer is None:
-            raise UnresolvableVerificationMethodError(f"{did} is not a peer of this node")
-        if not peer.trusted or stored is None:
-            raise UnresolvableVerificationMethodError(
-                f"peer {did} is not trusted: {peer.untrusted_reason or 'no DID document'}"
-            )
-        document, fetched_at = stored
-        if now - fetched_at > timedelta(seconds=self._freshness.did_document_max_age_seconds):
-            raise UnresolvableVerificationMethodError(
-                f"peer {did}'s DID document is stale (fetched {fetched_at.isoformat()})"
-            )
-        key = (did, fetched_at)
-        with self._lock:
-            keys = self._keys_cache.get(key)
-        if keys is None:
-            keys = parse_did_document(loads_object(document), did)
-            with self._lock:
-                if len(self._keys_cache) > 256:
-                    self._keys_cache.clear()
-                self._keys_cache[key] = keys
-        return keys
+        peer = SnapshotResolver(self._trust.current(), now=now).trusted_peer(did)
+        return PeerKeys(
+            did=did,
+            keys={
+                vm_id: PeerKey(
+                    vm_id=vm_id,
+                    multibase=key.multibase,
+                    relationships=key.relationships,
+                    revoked=key.compromised_since,
+                )
+                for vm_id, key in peer.keys.items()
+            },
+        )
 
     def resolve_verification_method(
         self, vm_id: str, *, at: datetime | None = None
