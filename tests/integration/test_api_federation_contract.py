@@ -33,6 +33,8 @@ from credentials.keys import PrivateKey
 from node.app import create_app
 from node.federation.fetcher import FetchResponse, PeerHTTPError
 from node.services.tokens import create_token
+from node.storage.audit_repo import iter_events
+from node.storage.trust_repo import list_peer_key_records
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject, temporary_database
 from openapi_check import assert_matches_openapi, document
@@ -982,3 +984,39 @@ def test_mra_context_is_served(client: Any) -> None:
     response = client.get("/contexts/mra/v1")
     assert_matches_openapi(response, "get", "/contexts/mra/v1")
     assert "MutualRecognitionAgreement" in response.get_json()["@context"]
+
+
+def test_repin_is_audited_and_refuses_what_it_cannot_vouch_for(pair: Pair) -> None:
+    eu, us = pair.eu, pair.us
+    pair.peer()
+    new_key = PrivateKey.from_seed(bytes([44]) * 32).public_key.multibase
+    path = "/registry/peers/eu/repin"
+    # Hostile or mistaken input: no peer of that name, a key that is not a Multikey, no keys,
+    # a token without the registry-admin scope. Nothing is recorded for any of them.
+    for url, body, status, code in (
+        ("/registry/peers/nobody/repin", {"keys": [new_key]}, 404, "NOT_FOUND"),
+        (path, {"keys": ["z6Mknot-a-key"]}, 400, None),
+        (path, {"keys": []}, 400, "INVALID_MEMBER"),
+        (path, {"keys": [new_key], "notBefore": "yesterday"}, 400, None),
+    ):
+        refused = us.post(url, body)
+        assert refused.status_code == status, (url, body, refused.get_data())
+        assert code is None or _code(refused) == code
+        assert_matches_openapi(refused, "post", "/registry/peers/{name}/repin")
+    officer = us.client.post(
+        path, json={"keys": [new_key]}, headers=_auth(_token(us.services, "officer"))
+    )
+    assert officer.status_code == 403
+    with us.services.db.read() as conn:
+        assert new_key not in {r.multibase for r in list_peer_key_records(conn)}
+    # An administrator's re-pin: recorded with its start, and audited.
+    not_before = "2026-12-01T00:00:00Z"
+    done = us.post(path, {"keys": [new_key], "notBefore": not_before})
+    assert done.status_code == 200, done.get_data()
+    assert_matches_openapi(done, "post", "/registry/peers/{name}/repin")
+    with us.services.db.read() as conn:
+        [record] = [r for r in list_peer_key_records(conn) if r.multibase == new_key]
+        events = [e for e in iter_events(conn) if e.action == "peer.repinned"]
+    assert (record.source, record.peer_did) == ("repin", eu.did)
+    assert record.not_before == datetime(2026, 12, 1, tzinfo=UTC)
+    assert events and new_key in events[-1].details and events[-1].target == eu.did
