@@ -19,6 +19,7 @@ from node.cli import (
     node_cmd,
     proof_cmd,
     registry_cmd,
+    simulate_cmd,
 )
 from node.cli._io import EXIT_USAGE, CLIError
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     aeo_cmd.register(sub)
     config_cmd.register(sub)
     registry_cmd.register(sub)
+    simulate_cmd.register(sub)
     return parser
 
 
