@@ -18,14 +18,18 @@ from node.api import (
     aeo,
     challenges,
     credentials,
+    devices,
     federation,
     health,
     identity,
+    log,
     metrics,
     mras,
     presentations,
     registry,
+    scans,
     status_lists,
+    witness,
 )
 from node.api.common import MAX_REQUEST_BYTES, authenticate
 from node.api.errors import register_error_handlers
@@ -51,6 +55,15 @@ PUBLIC_ENDPOINTS = frozenset(
         "federation.receive_event",
         "federation.receive_agreement_document",
         "federation.agreement_state",
+        # The transparency log is public (C2SP tlog-tiles).
+        "log.checkpoint",
+        "log.tile",
+        "log.inclusion",
+        "log.consistency",
+        # Authenticated by the device's proof on the attestation instead of a bearer token.
+        "scans.submit_scan",
+        # Authenticated by the partner log's signature on the checkpoint (C2SP tlog-witness).
+        "witness.add_checkpoint",
     }
 )
 
@@ -87,14 +100,25 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         challenges.make_blueprint(challenges=services.challenges, clock=clock),
         presentations.make_blueprint(presentations=services.presentations, clock=clock),
         health.make_blueprint(
-            db=services.db, identity=services.identity, sync=services.federation.sync
+            db=services.db,
+            identity=services.identity,
+            sync=services.federation.sync,
+            split_views=services.witness.alert_count,
         ),
         registry.make_blueprint(
-            peers=services.peers, sync=services.sync, agreements=services.agreements, clock=clock
+            peers=services.peers,
+            sync=services.sync,
+            agreements=services.agreements,
+            cosigning=services.cosigning,
+            clock=clock,
         ),
         mras.make_blueprint(agreements=services.agreements, clock=clock),
         federation.make_blueprint(push=services.push, agreements=services.agreements),
-        metrics.make_blueprint(peers=services.peers),
+        metrics.make_blueprint(peers=services.peers, witness=services.witness),
+        log.make_blueprint(log=services.log, clock=clock),
+        devices.make_blueprint(devices=services.devices, clock=clock),
+        scans.make_blueprint(scans=services.scans, clock=clock),
+        witness.make_blueprint(witness=services.witness),
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -120,6 +144,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
             services.db,
             services.sync,
             agreements=services.agreements,
+            cosigning=services.cosigning,
             interval_seconds=sync.interval_seconds,
             jitter_seconds=sync.jitter_seconds,
             clock=services.clock,

@@ -21,22 +21,33 @@ from federation_config.federation import (
 from federation_config.loader import CONFIG_NAME, dump
 from federation_config.settings import NodeSettings
 from node.federation.agreements import AgreementService
+from node.federation.cosigning import Cosigning
 from node.federation.fetcher import Fetcher, RequestsFetcher
 from node.federation.peers import PeerService
 from node.federation.push import PushService
 from node.federation.refetch import RefetchQueue
 from node.federation.sync import PeerSync
+from node.federation.witness import WitnessService
 from node.keystore import KeyStore, read_passphrase
 from node.services.challenges import ChallengeService
+from node.services.devices import DeviceService
 from node.services.identity import NodeIdentity
 from node.services.issuance import IssuanceService
 from node.services.presentations import PresentationService
+from node.services.scans import ScanService
 from node.services.status import StatusService
 from node.services.tokens import TokenAuthenticator, create_token
+from node.services.transparency import TransparencyLog
 from node.services.trust import TrustSnapshotSource
 from node.services.verification import VerificationService
 from node.storage.db import Database
 from registry.trust_snapshot import TrustLimits
+
+#: How long a device authorisation lasts unless the registration says otherwise.
+DEVICE_AUTHORIZATION_VALID_FOR = timedelta(days=365)
+#: How long after the device signed it an attestation may still be submitted: a captured
+#: submission cannot be held back and played later (an identical replay fails on its id).
+SCAN_SUBMISSION_MAX_AGE = timedelta(minutes=15)
 
 __all__ = ["NodeServices", "build_services", "init_node", "utcnow"]
 
@@ -68,6 +79,11 @@ class NodeServices:
     refetch: RefetchQueue
     challenges: ChallengeService
     presentations: PresentationService
+    log: TransparencyLog
+    devices: DeviceService
+    scans: ScanService
+    witness: WitnessService
+    cosigning: Cosigning
 
 
 def build_services(
@@ -151,6 +167,31 @@ def build_services(
         ttl=timedelta(seconds=settings.challenge_ttl_seconds),
     )
     presentations = PresentationService(trust=trust, challenges=challenges, refetch=refetch.request)
+    log = TransparencyLog(db=db, identity=identity)
+    devices = DeviceService(
+        db=db,
+        issuance=issuance,
+        status=status,
+        did=settings.did,
+        default_valid_for=DEVICE_AUTHORIZATION_VALID_FOR,
+    )
+    scans = ScanService(
+        db=db,
+        identity=identity,
+        devices=devices,
+        log=log,
+        clock_skew=skew,
+        max_age=SCAN_SUBMISSION_MAX_AGE,
+    )
+    witness = WitnessService(db=db, identity=identity, trust=trust, clock=clock)
+    cosigning = Cosigning(
+        db=db,
+        log=log,
+        trust=trust,
+        fetcher=sync.fetcher,
+        clock=clock,
+        ca_bundles=lambda did: next((p.ca_bundle for p in peers.peers() if p.did == did), None),
+    )
     return NodeServices(
         settings,
         db,
@@ -170,6 +211,11 @@ def build_services(
         refetch,
         challenges,
         presentations,
+        log,
+        devices,
+        scans,
+        witness,
+        cosigning,
     )
 
 

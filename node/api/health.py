@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from importlib import resources
 from typing import Any
@@ -31,7 +32,13 @@ def openapi_document() -> dict[str, Any]:
     return data
 
 
-def make_blueprint(*, db: Database, identity: NodeIdentity, sync: SyncSettings) -> Blueprint:
+def make_blueprint(
+    *,
+    db: Database,
+    identity: NodeIdentity,
+    sync: SyncSettings,
+    split_views: Callable[[], int],
+) -> Blueprint:
     """The ``/health`` and ``/openapi.json`` blueprint."""
     bp = Blueprint("health", __name__)
 
@@ -48,7 +55,16 @@ def make_blueprint(*, db: Database, identity: NodeIdentity, sync: SyncSettings) 
             scheduler_disabled_reason="testing" if current_app.testing else "jobs not started",
         )
         if readiness.ready:
-            return jsonify({"status": "ok", "did": identity.did, "checks": readiness.checks_json()})
+            # A split view of a partner's log does not make this node unready (it serves its
+            # own data correctly), but every health probe shows it to the operator.
+            return jsonify(
+                {
+                    "status": "ok",
+                    "did": identity.did,
+                    "checks": readiness.checks_json(),
+                    "splitViewAlerts": split_views(),
+                }
+            )
         return problem(
             503,
             "NOT_READY",

@@ -2,7 +2,8 @@
 
 Gauges are computed at scrape time from the database, so every worker answers the same
 numbers: per peer, whether it is trusted and how old its DID document is; per peer and
-resource, the seconds since the last successful sync and the consecutive failures.
+resource, the seconds since the last successful sync and the consecutive failures; and the
+number of split views of partners' transparency logs recorded.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from prometheus_client.registry import Collector
 
 from node.api.common import require_scope
 from node.federation.peers import PeerService
+from node.federation.witness import WitnessService
 
 __all__ = ["make_blueprint"]
 
 
 class _FederationCollector(Collector):
-    def __init__(self, peers: PeerService) -> None:
+    def __init__(self, peers: PeerService, witness: WitnessService) -> None:
         self._peers = peers
+        self._witness = witness
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         trusted = GaugeMetricFamily(
@@ -58,10 +61,16 @@ class _FederationCollector(Collector):
                 if isinstance(resource["ageSeconds"], int):
                     success_age.add_metric(label, float(resource["ageSeconds"]))
                 failures.add_metric(label, float(resource["consecutiveFailures"]))
-        yield from (trusted, did_age, success_age, failures)
+        split_views = GaugeMetricFamily(
+            "trustlane_split_view_alerts",
+            "Split views of partners' transparency logs recorded (two checkpoints of one log "
+            "that cannot both be true); any value above 0 needs an operator",
+        )
+        split_views.add_metric([], float(self._witness.alert_count()))
+        yield from (trusted, did_age, success_age, failures, split_views)
 
 
-def make_blueprint(*, peers: PeerService) -> Blueprint:
+def make_blueprint(*, peers: PeerService, witness: WitnessService) -> Blueprint:
     """The ``/metrics`` blueprint."""
     bp = Blueprint("metrics", __name__)
 
@@ -69,7 +78,7 @@ def make_blueprint(*, peers: PeerService) -> Blueprint:
     @require_scope("auditor", "registry-admin")
     def metrics() -> Response:
         registry = CollectorRegistry()
-        registry.register(_FederationCollector(peers))
+        registry.register(_FederationCollector(peers, witness))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return bp

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, g, jsonify
 from credentials.errors import MalformedInputError
 from node.api.common import Clock, json_body, member, optional_time, require_scope
 from node.federation.agreements import AgreementService
+from node.federation.cosigning import Cosigning
 from node.federation.peers import PeerService
 from node.federation.scheduler import sync_agreements
 from node.federation.sync import PeerSync
@@ -15,7 +16,12 @@ __all__ = ["make_blueprint"]
 
 
 def make_blueprint(
-    *, peers: PeerService, sync: PeerSync, agreements: AgreementService, clock: Clock
+    *,
+    peers: PeerService,
+    sync: PeerSync,
+    agreements: AgreementService,
+    cosigning: Cosigning,
+    clock: Clock,
 ) -> Blueprint:
     """The ``/registry`` blueprint."""
     bp = Blueprint("registry", __name__)
@@ -69,8 +75,10 @@ def make_blueprint(
     @bp.post("/registry/sync")
     @require_scope("registry-admin")
     def sync_now() -> Response:
-        outcomes = sync.sync_all(clock(), force=True)
+        now = clock()
+        outcomes = sync.sync_all(now, force=True)
         outcomes += sync_agreements(sync, agreements)
+        outcomes += cosigning.round(now)
         return jsonify(
             {
                 "outcomes": [

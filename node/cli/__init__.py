@@ -12,13 +12,16 @@ from collections.abc import Sequence
 
 from node.cli import (
     aeo_cmd,
+    audit_cmd,
     config_cmd,
     credential_cmd,
     demo_cmd,
+    device_cmd,
     keys_cmd,
     node_cmd,
     proof_cmd,
     registry_cmd,
+    scan_cmd,
     simulate_cmd,
 )
 from node.cli._io import EXIT_USAGE, CLIError
@@ -36,10 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     proof_cmd.register(sub)
     credential_cmd.register(sub)
     demo_cmd.register(sub)
+    device_cmd.register(sub)
     node_cmd.register(sub)
     aeo_cmd.register(sub)
     config_cmd.register(sub)
     registry_cmd.register(sub)
+    scan_cmd.register(sub)
+    audit_cmd.register(sub)
     simulate_cmd.register(sub)
     return parser
 

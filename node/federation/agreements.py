@@ -21,6 +21,7 @@ from node.federation.peers import PeerService
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
 from node.services.status import NotFoundError
+from node.services.transparency import record_signed
 from node.services.trust import own_proof_value
 from node.storage import federation_repo as repo
 from node.storage.db import Database
@@ -136,6 +137,9 @@ class AgreementService:
             # signature made again (its old key was compromised): take it, audited as such.
             action_state = "resigned" if resigned else state
             repo.put_mra(conn, record)
+            if own_proof is not None:
+                # This node's workflow has just signed it (an agreement's id is its subject's).
+                record_signed(conn, document, document_id=mra.id)
             record_event(
                 conn,
                 now=now,
@@ -305,6 +309,8 @@ class AgreementService:
                     own_proof_value=record.own_proof_value,
                 ),
             )
+            if delivered_by == self._identity.did:  # this node's own notice
+                record_signed(conn, notice, document_id=f"{record.id}#termination-notice")
             record_event(
                 conn,
                 now=now,
@@ -408,6 +414,7 @@ class AgreementService:
                         updated_at=now,
                     ),
                 )
+                record_signed(conn, resigned, document_id=record.id)
                 record_event(
                     conn,
                     now=now,

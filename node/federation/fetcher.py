@@ -35,9 +35,12 @@ class PeerHTTPError(FetchError):
 
     code = "PEER_HTTP_ERROR"
 
-    def __init__(self, message: str, status_code: int) -> None:
+    def __init__(self, message: str, status_code: int, body: bytes = b"") -> None:
         super().__init__(message)
         self.status_code = status_code
+        #: The start of the answer's body (at most 1 KiB), for protocols that put a value in
+        #: an error answer (a C2SP witness's 409 names the size it holds).
+        self.body = body
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,17 @@ class _DeadlineAdapter(HTTPAdapter):
             "http": _TrackedHTTPPool,
             "https": _TrackedHTTPSPool,
         }
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """At most 1 KiB of an error answer's body (never raises)."""
+    try:
+        return next(response.iter_content(_ERROR_BODY_BYTES), b"")[:_ERROR_BODY_BYTES]
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        return b""
+
+
+_ERROR_BODY_BYTES = 1024
 
 
 def _cut(sockets: list[socket.socket]) -> None:
@@ -177,6 +191,7 @@ class RequestsFetcher:
                         raise PeerHTTPError(
                             f"{method} {url} answered HTTP {response.status_code}",
                             response.status_code,
+                            _error_body(response),
                         )
                     if response.status_code == 304:
                         data = b""

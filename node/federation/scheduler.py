@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from credentials.errors import TrustlaneError
 from node.federation.agreements import AgreementService
+from node.federation.cosigning import Cosigning
 from node.federation.sync import PeerSync, SyncOutcome
 from node.storage import federation_repo as repo
 from node.storage.db import Database
@@ -62,6 +63,7 @@ def run_sync_once(
     interval: timedelta,
     owner: str,
     agreements: AgreementService | None = None,
+    cosigning: Cosigning | None = None,
 ) -> list[SyncOutcome] | None:
     """Sync every due peer if this process wins the lock; None when another one did.
 
@@ -74,6 +76,7 @@ def run_sync_once(
         interval: The sync interval; the lock holds for most of it (database time).
         owner: This worker (host and process), recorded with the lock.
         agreements: Also pull the peers' copies of open agreements.
+        cosigning: Also have partners cosign this log and watch theirs for split views.
 
     Returns:
         What the round did, or None when another worker holds the lock.
@@ -84,6 +87,8 @@ def run_sync_once(
     outcomes = peers.sync_all(now)
     if agreements is not None:
         outcomes += sync_agreements(peers, agreements)
+    if cosigning is not None:
+        outcomes += cosigning.round(now)
     for outcome in outcomes:
         if not outcome.ok:
             log.warning("sync %s %s: %s", outcome.peer_did, outcome.resource, outcome.detail)
@@ -95,6 +100,7 @@ def start_scheduler(
     peers: PeerSync,
     *,
     agreements: AgreementService | None = None,
+    cosigning: Cosigning | None = None,
     interval_seconds: int,
     jitter_seconds: int,
     clock: Callable[[], datetime],
@@ -106,7 +112,13 @@ def start_scheduler(
     def job() -> None:
         try:
             run_sync_once(
-                db, peers, now=clock(), interval=interval, owner=owner, agreements=agreements
+                db,
+                peers,
+                now=clock(),
+                interval=interval,
+                owner=owner,
+                agreements=agreements,
+                cosigning=cosigning,
             )
         except TrustlaneError as e:
             log.error("sync round failed: %s", e.diagnostics())

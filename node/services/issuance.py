@@ -23,6 +23,7 @@ from credentials.strict_json import JSONObject
 from node.services.audit import record_event, record_events
 from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import PURPOSES, StatusService
+from node.services.transparency import record_signed
 from node.storage import credentials_repo
 from node.storage.db import Database, StorageConflictError
 from node.storage.documents import serialize_document
@@ -130,11 +131,13 @@ class IssuanceService:
         status_purposes: tuple[str, ...],
         now: datetime,
         aeo_subject_checked: bool = False,
+        workflow_type: str | None = None,
     ) -> PreparedCredential:
         """Every check of :meth:`issue`, without signing or storing.
 
         ``aeo_subject_checked``: the AEO subject is the very object that
         :func:`build_aeo_credential` just validated, so it is not validated twice.
+        ``workflow_type``: the one reserved type the calling workflow signs.
         """
         now = now.replace(microsecond=0)
         doc = dict(credential)
@@ -166,7 +169,7 @@ class IssuanceService:
         if "validFrom" not in doc:
             doc["validFrom"] = format_datetime(now)
         parsed = VerifiableCredential.from_dict(doc)
-        reserved = sorted(RESERVED_TYPES.intersection(parsed.types))
+        reserved = sorted(RESERVED_TYPES.intersection(parsed.types) - {workflow_type})
         if reserved:
             raise ReservedTypeError(
                 f"{', '.join(reserved)} is signed only by the node's own workflow, never by "
@@ -203,42 +206,75 @@ class IssuanceService:
                 f"credential id {prepared.credential_id} is already used", code="DUPLICATE_ID"
             ) from e
 
+    def prepare_workflow(
+        self,
+        document: JSONObject,
+        *,
+        workflow_type: str,
+        status_purposes: tuple[str, ...],
+        now: datetime,
+    ) -> PreparedCredential:
+        """Every check of :meth:`issue` for a node workflow that signs ``workflow_type``.
+
+        Only the node's own workflows call this (device authorisations): the reserved type
+        they sign is allowed, every other reserved type is still refused.
+        """
+        return self._prepare(
+            document, status_purposes=status_purposes, now=now, workflow_type=workflow_type
+        )
+
+    def store_in(
+        self, conn: Connection, prepared: PreparedCredential, *, now: datetime, actor: str
+    ) -> JSONObject:
+        """Sign and store a prepared credential inside the caller's write transaction.
+
+        Raises:
+            MalformedInputError: Code ``DUPLICATE_ID``: the id is already used.
+        """
+        return self._sign_and_store_in(conn, prepared, now.replace(microsecond=0), actor)
+
     def _sign_and_store(
         self, prepared: PreparedCredential, now: datetime, actor: str
     ) -> JSONObject:
+        with self._db.write() as conn:
+            return self._sign_and_store_in(conn, prepared, now, actor)
+
+    def _sign_and_store_in(
+        self, conn: Connection, prepared: PreparedCredential, now: datetime, actor: str
+    ) -> JSONObject:
         credential_id = prepared.credential_id
         doc = dict(prepared.document)
-        with self._db.write() as conn:
-            if credentials_repo.get_credential(conn, credential_id) is not None:
-                raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID")
-            if prepared.status_purposes:
-                entries = self._status.allocate_entries(
-                    conn, credential_id, prepared.status_purposes, now
-                )
-                doc["credentialStatus"] = entries[0] if len(entries) == 1 else list(entries)
-            signed = sign_credential(
-                doc,
-                prepared.signer.key,
-                verification_method=prepared.verification_method,
-                created=now,
+        if credentials_repo.get_credential(conn, credential_id) is not None:
+            raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID")
+        if prepared.status_purposes:
+            entries = self._status.allocate_entries(
+                conn, credential_id, prepared.status_purposes, now
             )
-            credentials_repo.insert_credential(
-                conn,
-                credential_id=credential_id,
-                types=prepared.types,
-                subject_id=prepared.subject_id,
-                issued_at=now,
-                valid_until=prepared.valid_until,
-                document=serialize_document(signed),
-            )
-            record_event(
-                conn,
-                now=now,
-                actor=actor,
-                action="credential.issued",
-                target=credential_id,
-                details=_issued_details(prepared),
-            )
+            doc["credentialStatus"] = entries[0] if len(entries) == 1 else list(entries)
+        signed = sign_credential(
+            doc,
+            prepared.signer.key,
+            verification_method=prepared.verification_method,
+            created=now,
+        )
+        credentials_repo.insert_credential(
+            conn,
+            credential_id=credential_id,
+            types=prepared.types,
+            subject_id=prepared.subject_id,
+            issued_at=now,
+            valid_until=prepared.valid_until,
+            document=serialize_document(signed),
+        )
+        record_signed(conn, signed)
+        record_event(
+            conn,
+            now=now,
+            actor=actor,
+            action="credential.issued",
+            target=credential_id,
+            details=_issued_details(prepared),
+        )
         return signed
 
     def issue_aeo(
@@ -342,6 +378,8 @@ class IssuanceService:
                 for p, vc in zip(prepared, signed, strict=True)
             ],
         )
+        for vc in signed:
+            record_signed(conn, vc)
         record_events(
             conn,
             now=now,

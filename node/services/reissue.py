@@ -18,6 +18,7 @@ from credentials.strict_json import loads_object
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
 from node.services.status import StatusService
+from node.services.transparency import record_signed
 from node.storage import credentials_repo, status_repo
 from node.storage.db import Database
 from node.storage.documents import serialize_document
@@ -84,6 +85,7 @@ def reissue_signed_by(
                 credential_id,
                 serialize_document(signed),
             )
+            record_signed(conn, signed)
             record_event(
                 conn,
                 now=now,

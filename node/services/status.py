@@ -20,6 +20,7 @@ from credentials.signing import sign_credential
 from credentials.strict_json import JSONObject
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
+from node.services.transparency import record_signed
 from node.storage import status_repo
 from node.storage.db import Database
 from node.storage.documents import serialize_document
@@ -203,6 +204,7 @@ class StatusService:
             document=document,
         )
         status_repo.insert_version(conn, record)
+        record_signed(conn, signed)
         return record
 
     def current_version(self, list_id: str, now: datetime) -> StatusListVersionRecord:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.dml import Insert, Update
 
 from credentials.errors import MalformedInputError, TrustlaneError
+from node.storage import log_repo
 from node.storage.trust_repo import bump_generation, take_trust_changed
 
 __all__ = ["Database", "StorageConflictError", "StorageError", "UnstorableValueError"]
@@ -197,8 +198,11 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execution_options(trustlane_write=True)
                 take_trust_changed(conn)  # a mark left on a pooled connection is stale
+                log_repo.take_queued(conn)  # so is a queue left by a rolled-back transaction
                 with conn.begin():
                     yield conn
+                    # Log appends take the log head lock; only the generation bump follows.
+                    log_repo.append_queued(conn)
                     if take_trust_changed(conn):
                         # Last statement of the transaction: see node.storage.trust_repo.
                         bump_generation(conn)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -27,8 +28,14 @@ __all__ = [
     "audit_events",
     "audit_head",
     "credentials",
+    "devices",
     "event_nonces",
     "job_locks",
+    "log_checkpoints",
+    "log_entries",
+    "log_hashes",
+    "log_head",
+    "log_witnesses",
     "metadata",
     "mras",
     "node_keys",
@@ -37,6 +44,7 @@ __all__ = [
     "peer_status_lists",
     "peers",
     "presentation_challenges",
+    "split_view_alerts",
     "status_entries",
     "status_list_heads",
     "status_list_versions",
@@ -44,6 +52,7 @@ __all__ = [
     "sync_health",
     "tokens",
     "trust_generation",
+    "witness_heads",
 ]
 
 
@@ -338,4 +347,117 @@ presentation_challenges = Table(
     Column("used_at", UTCDateTime()),
     Column("issued_by", String(200), nullable=False),
     Index("ix_presentation_challenges_expires_at", "expires_at"),
+)
+
+
+# --- transparency log (migration 0008) ------------------------------------------------------
+
+# One row naming the log's size and RFC 9162 root; appenders lock it (FOR UPDATE), which
+# serialises appends across workers and replicas. Appends happen last in a write transaction
+# (node.storage.log_repo), just before the trust generation moves, so lock order is fixed.
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+)
+
+# Every log entry (its bytes are the Merkle leaf input), with the id of the document it names.
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column(
+        "idx", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("entry", LargeBinary, nullable=False),
+    Column("document_id", String(400), nullable=False),
+    Index("ix_log_entries_document_id", "document_id"),
+)
+
+# The hash of every complete aligned subtree: (level, idx) covers leaves
+# [idx * 2**level, (idx + 1) * 2**level), stored under the one integer key
+# level * 2**56 + idx (node.storage.log_repo.coord_key), so that a proof's hashes are one
+# indexed IN (...) query whose statement is compiled once. Proofs and tiles are read here.
+log_hashes = Table(
+    "log_hashes",
+    metadata,
+    Column(
+        "key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# Signed checkpoints (C2SP tlog-checkpoint notes), one per size the node signed, with the
+# witness cosignatures gathered for it appended as further signature lines.
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column(
+        "size", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", UTCDateTime(), nullable=False),
+)
+
+
+# --- devices (migration 0009) ----------------------------------------------------------------
+
+# Scanners and radiation portal monitors the node authorised, by did:key. ``state`` is active,
+# suspended or retired; the signed DeviceAuthorization credential is in ``credentials``.
+devices = Table(
+    "devices",
+    metadata,
+    Column("did", String(200), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("modalities", String(100), nullable=False),
+    Column("site", String(5), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("authorization_id", String(200), ForeignKey("credentials.id"), nullable=False),
+    Column("valid_from", UTCDateTime(), nullable=False),
+    Column("valid_until", UTCDateTime(), nullable=False),
+    Column("calibration_due", UTCDateTime()),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("state_reason", Text),
+)
+
+
+# --- witnessing (migration 0010) ------------------------------------------------------------
+
+# As a C2SP tlog-witness for partners: the latest checkpoint this node cosigned per log
+# origin. The row is locked (FOR UPDATE) while a request is checked, so the size check and
+# the write are atomic (tlog-witness).
+witness_heads = Table(
+    "witness_heads",
+    metadata,
+    Column("origin", String(400), primary_key=True),
+    Column("peer_did", String(400), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("checkpoint", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# As a log asking partners to witness it: the size each partner last cosigned.
+log_witnesses = Table(
+    "log_witnesses",
+    metadata,
+    Column("peer_did", String(400), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Two checkpoints of one log that cannot both be true: kept for operators and auditors.
+split_view_alerts = Table(
+    "split_view_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(400), nullable=False),
+    Column("peer_did", String(400), nullable=False),
+    Column("detected_at", UTCDateTime(), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("known_checkpoint", Text, nullable=False),
+    Column("conflicting_checkpoint", Text, nullable=False),
 )

@@ -79,7 +79,11 @@ class SimFetcher:
             raise FetchError(f"{url}: connection refused (simulated)")
         response = client.post(path, data=body, headers=dict(headers))
         if response.status_code >= 300:
-            raise PeerHTTPError(f"POST {url} answered {response.status_code}", response.status_code)
+            raise PeerHTTPError(
+                f"POST {url} answered {response.status_code}",
+                response.status_code,
+                response.get_data()[:1024],
+            )
         return FetchResponse(response.status_code, response.get_data(), None)
 
 
