@@ -23,7 +23,7 @@ from credentials.keys import PrivateKey
 from federation_config.settings import NodeSettings
 from node.services.aeo_import import CSV_COLUMNS, import_register, parse_register
 from node.services.audit import verify_chain
-from node.wiring import init_node, utcnow
+from node.wiring import NodeServices, init_node, utcnow
 
 ROLES = ["exporter", "importer", "carrier", "customs-broker", "warehouse-keeper"]
 
@@ -63,24 +63,30 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def fresh_node(root: Path, name: str) -> NodeServices:
+    """A new node on SQLite under ``root`` (fast key store parameters: a bench, not a node)."""
+    settings = NodeSettings(
+        name=name,
+        base_url="http://127.0.0.1:18443",
+        data_dir=root / "node",
+        database_url=f"sqlite:///{root / 'node.db'}",
+    )
+    services, _ = init_node(
+        settings,
+        {},
+        now=utcnow(),
+        keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+    )
+    return services
+
+
 def run(count: int = 5000) -> list[str]:
     """Import ``count`` generated rows into a fresh SQLite node; return markdown lines."""
     data = register_csv(count)
     with tempfile.TemporaryDirectory(prefix="trustlane-import-bench-") as tmp:
         root = Path(tmp)
-        settings = NodeSettings(
-            name="Import bench",
-            base_url="http://127.0.0.1:18443",
-            data_dir=root / "node",
-            database_url=f"sqlite:///{root / 'node.db'}",
-        )
-        services, _ = init_node(
-            settings,
-            {},
-            now=utcnow(),
-            keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-            keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-        )
+        services = fresh_node(root, "Import bench")
         try:
             cpu = time.process_time()
             register = parse_register(data, "csv")

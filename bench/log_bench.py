@@ -26,19 +26,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import nacl.pwhash
 from sqlalchemy import create_engine, text
 
+from bench.import_bench import fresh_node
 from credentials.datetimes import format_datetime
 from credentials.keys import PrivateKey
-from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.services.identity import NodeIdentity
 from node.services.tokens import create_token
 from node.services.transparency import TransparencyLog
 from node.storage import log_repo
 from node.storage.db import Database
-from node.wiring import init_node, utcnow
+from node.wiring import utcnow
 from scan_attestation.attestation import build_scan_attestation, sign_as_device
 
 PG_ADMIN_URL = os.environ.get(
@@ -164,19 +163,7 @@ def proofs(tmp: Path, *, sizes: tuple[int, ...], samples: int) -> list[str]:
 
 
 def latency(tmp: Path, *, count: int) -> list[str]:
-    settings = NodeSettings(
-        name="Log bench",
-        base_url="http://127.0.0.1:18443",
-        data_dir=tmp / "node",
-        database_url=f"sqlite:///{tmp / 'node.db'}",
-    )
-    services, _ = init_node(
-        settings,
-        {},
-        now=utcnow(),
-        keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-    )
+    services = fresh_node(tmp, "Log bench")
     try:
         _, token = create_token(
             services.db, name="bench", scopes=frozenset({"device-admin"}), now=utcnow(), actor="b"

@@ -6,8 +6,7 @@ an identifier crosswalk and a watch list), then times ``decide`` over them in CP
 (``time.process_time``: the figure is per second of one core's time, so other load on a
 shared machine disturbs it less than wall time would), best of a few rounds. Declaration
 parsing is not timed: the node parses once per request, and this measures the pure core.
-Not wired into ``bench/run.py`` yet; call :func:`bench_decisions` or run
-``python -m bench.risk_bench``.
+``make bench`` reports it; ``python -m bench.risk_bench`` runs it alone.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from flask import Flask, Response, request
 from federation_config.loader import load
 from node.api import (
     aeo,
+    attestations,
     challenges,
     credentials,
     devices,
@@ -118,6 +119,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         log.make_blueprint(log=services.log, clock=clock),
         devices.make_blueprint(devices=services.devices, clock=clock),
         scans.make_blueprint(scans=services.scans, clock=clock),
+        attestations.make_blueprint(verifier=services.attestations, clock=clock),
         witness.make_blueprint(witness=services.witness),
     )
     for blueprint in blueprints:

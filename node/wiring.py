@@ -29,6 +29,7 @@ from node.federation.refetch import RefetchQueue
 from node.federation.sync import PeerSync
 from node.federation.witness import WitnessService
 from node.keystore import KeyStore, read_passphrase
+from node.services.attestations import AttestationVerifier
 from node.services.challenges import ChallengeService
 from node.services.devices import DeviceService
 from node.services.identity import NodeIdentity
@@ -84,6 +85,7 @@ class NodeServices:
     scans: ScanService
     witness: WitnessService
     cosigning: Cosigning
+    attestations: AttestationVerifier
 
 
 def build_services(
@@ -188,7 +190,7 @@ def build_services(
         db=db,
         log=log,
         trust=trust,
-        fetcher=sync.fetcher,
+        sync=sync,
         clock=clock,
         ca_bundles=lambda did: next((p.ca_bundle for p in peers.peers() if p.did == did), None),
     )
@@ -216,6 +218,7 @@ def build_services(
         scans,
         witness,
         cosigning,
+        AttestationVerifier(trust=trust, verification=verification),
     )
 
 

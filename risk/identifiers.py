@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 
 from registry.challenges import UCR_MAX_LENGTH, UCR_PATTERN, UNLOCODE_PATTERN
+from scan_attestation.containers import check_digit as iso6346_check_digit
 
 __all__ = [
     "CONTAINER_CATEGORIES",
@@ -64,42 +65,6 @@ _SCHEME_PATTERNS = {
 }
 # Any other scheme: 1-70 characters, no surrounding or control whitespace.
 _GENERIC_ID = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,68}[^\s\x00-\x1f\x7f])?\Z")
-
-
-def _letter_values() -> dict[str, int]:
-    # A=10, then upwards, skipping multiples of 11 (11, 22, 33): B=12 ... K=21, L=23 ...
-    values: dict[str, int] = {}
-    value = 10
-    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-        if value % 11 == 0:
-            value += 1
-        values[letter] = value
-        value += 1
-    return values
-
-
-_VALUES = {**_letter_values(), **{str(d): d for d in range(10)}}
-
-
-def iso6346_check_digit(first_ten: str) -> int:
-    """Return the ISO 6346 check digit of an owner code, category and serial number.
-
-    Args:
-        first_ten: The first ten characters, e.g. ``"CSQU305438"``.
-
-    Returns:
-        The check digit, 0-9 (a remainder of 10 is written as 0).
-
-    Raises:
-        ValueError: ``first_ten`` is not 4 capital letters and 6 digits.
-    """
-    if len(first_ten) != 10 or not (first_ten[:4].isalpha() and first_ten[4:].isdigit()):
-        raise ValueError(f"not an ISO 6346 owner code + serial: {first_ten!r}")
-    try:
-        total = sum(_VALUES[c] << i for i, c in enumerate(first_ten))
-    except KeyError as e:
-        raise ValueError(f"not an ISO 6346 owner code + serial: {first_ten!r}") from e
-    return total % 11 % 10
 
 
 def container_issue(value: str) -> str | None:

@@ -24,7 +24,7 @@ from credentials.errors import TrustlaneError
 from credentials.keys import PublicKey
 from credentials.strict_json import loads_object
 from node.federation.fetcher import Fetcher, PeerHTTPError
-from node.federation.sync import SyncOutcome
+from node.federation.sync import PeerSync, SyncOutcome
 from node.federation.witness import log_keys
 from node.services.transparency import TransparencyLog
 from node.services.trust import TrustSnapshotSource
@@ -56,16 +56,20 @@ class Cosigning:
         db: Database,
         log: TransparencyLog,
         trust: TrustSnapshotSource,
-        fetcher: Fetcher,
+        sync: PeerSync,
         clock: Callable[[], datetime],
         ca_bundles: Callable[[str], str | None],
     ) -> None:
         self._db = db
         self._log = log
         self._trust = trust
-        self._fetcher = fetcher
+        self._sync = sync
         self._clock = clock
         self._ca_bundles = ca_bundles
+
+    def _fetcher(self) -> Fetcher:
+        # The one way to reach a peer, as the sync job holds it (tests swap it there).
+        return self._sync.fetcher
 
     def _partners(self) -> list[PeerState]:
         return [p for p in self._trust.current().peers.values() if p.trusted]
@@ -106,7 +110,7 @@ class Cosigning:
             proof = self._log.consistency_proof(old, checkpoint.size) if old else []
             body = f"old {old}\n" + "".join(_b64(h) + "\n" for h in proof) + "\n"
             try:
-                answer = self._fetcher.post(
+                answer = self._fetcher().post(
                     peer.base_url + "/add-checkpoint",
                     body=(body + checkpoint.note).encode(),
                     headers={"Content-Type": "text/plain; charset=utf-8"},
@@ -165,7 +169,7 @@ class Cosigning:
         """Compare ``peer``'s published checkpoint with the head this node cosigned."""
         ca_bundle = self._ca_bundles(peer.did)
         origin = log_origin(peer.did)
-        fetched = self._fetcher.get(peer.base_url + "/checkpoint", ca_bundle=ca_bundle)
+        fetched = self._fetcher().get(peer.base_url + "/checkpoint", ca_bundle=ca_bundle)
         try:
             note = parse_note(fetched.body)
             published = parse_checkpoint(note.text)
@@ -189,7 +193,7 @@ class Cosigning:
             detail = f"the log shrank from {head.size} to {published.size} entries"
         else:
             url = f"{peer.base_url}/log/proof/consistency?first={head.size}&second={published.size}"
-            proof_doc = loads_object(self._fetcher.get(url, ca_bundle=ca_bundle).body)
+            proof_doc = loads_object(self._fetcher().get(url, ca_bundle=ca_bundle).body)
             hashes = proof_doc.get("hashes")
             listed = hashes if isinstance(hashes, list) else []
             try:

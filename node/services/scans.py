@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from credentials.data_integrity import ProofOptions, add_proof
 from credentials.errors import VerificationError
-from credentials.strict_json import JSONObject
+from credentials.strict_json import JSONObject, loads_object
 from node.services.audit import record_event
 from node.services.devices import DeviceService
 from node.services.identity import NodeIdentity
@@ -147,6 +147,26 @@ class ScanService:
             record_signed(conn, countersigned)
             (index,) = log_repo.append_queued(conn)
         return self.bundle(countersigned, authorization, index=index, now=now)
+
+    def current_bundle(self, attestation_id: str, *, now: datetime) -> AttestationBundle:
+        """The bundle of a logged attestation under the latest checkpoint.
+
+        A bundle from ``POST /scans`` carries the checkpoint of that moment; once partners
+        have cosigned a later checkpoint, this one carries their cosignatures.
+
+        Raises:
+            NotFoundError: No attestation with that id was logged here.
+        """
+        with self._db.read() as conn:
+            stored = credentials_repo.get_credential(conn, attestation_id)
+        indexes = self._log.entries_for(attestation_id)
+        if stored is None or SCAN_ATTESTATION_TYPE not in stored.types or not indexes:
+            raise NotFoundError(f"no scan attestation {attestation_id!r} here")
+        attestation = loads_object(stored.document)
+        claims = read_scan_attestation(attestation)
+        record = self._devices.get(claims.device)
+        authorization, _ = self._devices.authorization(record)
+        return self.bundle(attestation, authorization, index=indexes[-1], now=now)
 
     def bundle(
         self, attestation: JSONObject, authorization: JSONObject, *, index: int, now: datetime

@@ -109,3 +109,16 @@ def make_sim_node(
     services = build_services(first.settings, {}, fetcher=sim.fetcher())
     sim.clients[base] = create_app(services, testing=True).test_client()
     return services, token
+
+
+def pin(a: NodeServices, b: NodeServices, name: str) -> None:
+    """``a`` adds ``b`` as a peer named ``name``, with ``b``'s current key pinned."""
+    a.peers.add_peer(
+        name=name,
+        did=b.identity.did,
+        base_url=b.settings.base_url,
+        pinned_keys=frozenset({b.identity.current().key.public_key.multibase}),
+        ca_bundle=None,
+        now=datetime.now(UTC),
+        actor="test",
+    )

@@ -15,22 +15,10 @@ from credentials.errors import MalformedInputError
 from node.federation.scheduler import sync_agreements
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
-from peersim import Behaviour, PeerNetworkSimulator, make_sim_node
+from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin
 from registry.mra_recognition import aeo_recognition_facts, get_recognition_check
 
 EU, US, JP = 1001, 1002, 1003
-
-
-def _pin(a: NodeServices, b: NodeServices, name: str) -> None:
-    a.peers.add_peer(
-        name=name,
-        did=b.identity.did,
-        base_url=b.settings.base_url,
-        pinned_keys=frozenset({b.identity.current().key.public_key.multibase}),
-        ca_bundle=None,
-        now=datetime.now(UTC),
-        actor="test",
-    )
 
 
 def _mra(a: NodeServices, b: NodeServices) -> None:
@@ -61,10 +49,10 @@ def net(tmp_path: Path) -> Any:
     eu, _ = make_sim_node(sim, tmp_path, "eu", EU)
     us, _ = make_sim_node(sim, tmp_path, "us", US)
     jp, _ = make_sim_node(sim, tmp_path, "jp", JP)
-    _pin(eu, us, "us")
-    _pin(eu, jp, "jp")
-    _pin(us, eu, "eu")
-    _pin(jp, eu, "eu")
+    pin(eu, us, "us")
+    pin(eu, jp, "jp")
+    pin(us, eu, "eu")
+    pin(jp, eu, "eu")
     now = datetime.now(UTC)
     for node in (eu, us, jp):
         assert all(o.ok for o in node.sync.sync_all(now))

@@ -429,3 +429,63 @@ def test_device_cli_registers_lists_and_retires(
     assert run("resume", "rpm-7", *base).returncode == 2
     assert run("suspend", "no-such-device", *base).returncode == 2
     assert json.loads(run("list", *base, "--json").stdout)[0]["state"] == "retired"
+
+
+def test_a_port_checks_bundles_with_what_it_trusts(port: Port) -> None:
+    device = PrivateKey.generate()
+    authorization = port.register(device)
+    status, bundle = port.submit(attestation(device, authorization))
+    assert status == 201
+    admin = port.admin
+
+    def check(body: Any, headers: dict[str, str] | None = None) -> Any:
+        response = port.client.post("/attestations/verify", json=body, headers=headers or admin)
+        if response.status_code == 200:
+            assert_matches_openapi(response, "post", "/attestations/verify")
+        return response
+
+    good = check({"bundle": bundle})
+    assert good.status_code == 200
+    assert good.get_json()["verified"] is True, good.get_json()
+    assert good.get_json()["authorizationStatus"]["status"] == "pass"
+    # Witnesses asked for and absent; a tampered scan result; garbage in the bundle.
+    assert check({"bundle": bundle, "options": {"minWitnesses": 1}}).get_json()["verified"] is False
+    forged = copy.deepcopy(bundle)
+    forged["attestation"]["credentialSubject"]["scan"]["result"] = "alarm"
+    body = check({"bundle": forged}).get_json()
+    assert body["verified"] is False
+    assert {s["step"] for s in body["steps"] if s["status"] == "fail"} >= {"device-proof"}
+    assert check({"bundle": {"type": "nonsense"}}).get_json()["verified"] is False
+    # A suspended device's bundles no longer count: the status check says why.
+    port.client.post("/devices/rpm-1/suspend", json={}, headers=port.device_admin)
+    body = check({"bundle": bundle}).get_json()
+    assert body["verified"] is False
+    assert body["authorizationStatus"]["status"] == "fail"
+    # Bad requests and tokens.
+    for bad in (
+        {"bundle": bundle, "options": {"minWitnesses": -1}},
+        {"bundle": bundle, "options": {"minWitnesses": True}},
+        {"bundle": [bundle]},
+        {},
+    ):
+        assert check(bad).status_code == 400, bad
+    assert port.client.post("/attestations/verify", json={"bundle": bundle}).status_code == 401
+    assert check({"bundle": bundle}, headers=port.device_admin).status_code == 403
+
+
+def test_bundle_route_serves_the_latest_checkpoint(port: Port) -> None:
+    device = PrivateKey.generate()
+    authorization = port.register(device)
+    _, first = port.submit(attestation(device, authorization))
+    port.submit(attestation(device, authorization))
+    attestation_id = first["attestation"]["id"]
+    response = port.client.get(f"/scans/{attestation_id}/bundle", headers=port.device_admin)
+    assert response.status_code == 200
+    assert_matches_openapi(response, "get", "/scans/{attestationId}/bundle")
+    later = response.get_json()
+    assert later["log"]["attestation"]["treeSize"] > first["log"]["attestation"]["treeSize"]
+    assert later["attestation"] == first["attestation"]
+    # Not an attestation, unknown, or no token.
+    for missing in (authorization["id"], "urn:uuid:0", "nonsense"):
+        assert port.client.get(f"/scans/{missing}/bundle", headers=port.admin).status_code == 404
+    assert port.client.get(f"/scans/{attestation_id}/bundle").status_code == 401

@@ -21,24 +21,12 @@ from credentials.keys import PrivateKey
 from node.app import create_app
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
-from peersim import Behaviour, PeerNetworkSimulator, make_sim_node
+from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin
 from scan_attestation.checkpoint import Checkpoint, sign_checkpoint, verify_cosignature
 from scan_attestation.log_entry import log_origin, witness_name
 from scan_attestation.note import parse_note
 
 EU, US, JP = 1101, 1102, 1103
-
-
-def _pin(a: NodeServices, b: NodeServices, name: str) -> None:
-    a.peers.add_peer(
-        name=name,
-        did=b.identity.did,
-        base_url=b.settings.base_url,
-        pinned_keys=frozenset({b.identity.current().key.public_key.multibase}),
-        ca_bundle=None,
-        now=datetime.now(UTC),
-        actor="test",
-    )
 
 
 @pytest.fixture
@@ -48,7 +36,7 @@ def net(tmp_path: Path) -> Any:
     us, _ = make_sim_node(sim, tmp_path, "us", US)
     jp, _ = make_sim_node(sim, tmp_path, "jp", JP)
     for a, b, name in ((eu, us, "us"), (eu, jp, "jp"), (us, eu, "eu"), (jp, eu, "eu")):
-        _pin(a, b, name)
+        pin(a, b, name)
     now = datetime.now(UTC)
     for node in (eu, us, jp):
         assert all(o.ok for o in node.sync.sync_all(now))

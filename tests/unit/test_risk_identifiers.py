@@ -58,7 +58,7 @@ def test_bad_container_numbers(number: str, message: str) -> None:
 
 def test_check_digit_refuses_what_is_not_owner_and_serial() -> None:
     for bad in ("CSQU30543", "1SQU305438", "CSQUX05438", "ÄSQU305438"):
-        with pytest.raises(ValueError, match="not an ISO 6346"):
+        with pytest.raises(ValueError, match="is not 4 letters and 6 digits"):
             iso6346_check_digit(bad)
 
 
