@@ -45,8 +45,12 @@ def make_blueprint(*, devices: DeviceService, clock: Clock) -> Blueprint:
             device=member(body, "device", str),
             modalities=tuple(str(m) if isinstance(m, str) else "" for m in modalities),
             site=member(body, "site", str),
-            valid_until=optional_time(body.get("validUntil"), "validUntil"),
-            calibration_due=optional_time(body.get("calibrationDue"), "calibrationDue"),
+            valid_until=optional_time(
+                member(body, "validUntil", str, required=False), "validUntil"
+            ),
+            calibration_due=optional_time(
+                member(body, "calibrationDue", str, required=False), "calibrationDue"
+            ),
             now=clock(),
             actor=f"token:{g.token.id}",
         )

@@ -17,6 +17,7 @@ from credentials.errors import TrustlaneError
 from credentials.keys import PrivateKey, key_pair_to_dict
 from node.api.devices import device_json
 from node.cli._io import EXIT_OK, fail, parse_at, print_json, write_private_file
+from node.cli.device_simulate import add_parser as add_simulate_parser
 from node.cli.node_cmd import load_services
 from node.wiring import utcnow
 from scan_attestation.attestation import MODALITIES
@@ -57,6 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=_list)
+    add_simulate_parser(device_sub)
 
 
 _STATE = {"suspend": "suspended", "resume": "active", "retire": "retired"}

@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from credentials.errors import MalformedInputError
+from credentials.keys import PublicKey
 from credentials.strict_json import JSONObject, loads_object
 from node.services.audit import record_event
 from node.services.issuance import IssuanceService
@@ -74,6 +75,7 @@ class DeviceService:
             raise MalformedInputError(
                 "device name must be 1-64 letters, digits, '.', '_' or '-'", code="INVALID_NAME"
             )
+        PublicKey.from_did_key(device)  # an Ed25519 did:key that decodes to a valid point
         now = now.replace(microsecond=0)
         until = (valid_until or now + self._valid_for).replace(microsecond=0)
         unsigned = build_device_authorization(

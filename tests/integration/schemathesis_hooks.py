@@ -64,6 +64,50 @@ REASONS: dict[str, tuple[Reason, ...]] = {
         (400, "INVALID_KEY", r".*"),
     ),
     "POST /registry/peers/{name}/repin": ((400, "INVALID_KEY", r".*"),),
+    "POST /devices": (
+        # validUntil defaults to a year from now, and must be after now; stored state; keys
+        # that decode to no Ed25519 point.
+        (400, "INVALID_VALIDITY", r"the authorisation must end after it starts"),
+        (400, "DEVICE_EXISTS", r"a device \S+ is already registered"),
+        (400, "INVALID_KEY", r".*"),
+    ),
+    # The log's size is stored state: a proof for a tree the log does not hold yet.
+    "GET /log/proof/inclusion": (
+        (400, "LOG_RANGE", r"the log has \d+ entries, not \d+|entry \d+ is not in a tree .*"),
+        # One of index and id is needed: no parameter schema says "one of".
+        (400, "INVALID_QUERY", r"query parameter index must be a whole number"),
+    ),
+    "GET /log/proof/consistency": (
+        (400, "LOG_RANGE", r"the log has \d+ entries, not \d+|no consistency proof from .*"),
+    ),
+    # The C2SP add-checkpoint body is a text protocol (old size, proof lines, a signed note),
+    # and only a trusted partner's log signature makes it acceptable.
+    "POST /add-checkpoint": (
+        (400, "MALFORMED_WITNESS_REQUEST", r".*"),
+        (403, "BAD_LOG_SIGNATURE", r".*"),
+        (404, "UNKNOWN_LOG", r".*"),
+        (422, "INCONSISTENT_CHECKPOINT", r".*"),
+    ),
+    # A scan attestation is a VC 2.0 credential (data model rules), signed by a registered
+    # device's key over its exact content: no schema-generated body carries such a proof.
+    "POST /scans": tuple(
+        (status, code, r".*")
+        for status, code in (
+            (400, "INVALID_CONTEXT"),
+            (400, "INVALID_CREDENTIAL"),
+            (400, "INVALID_ISSUER"),
+            (400, "INVALID_ATTESTATION"),
+            (400, "INVALID_DEVICE"),
+            (400, "INVALID_MODALITY"),
+            (400, "INVALID_SITE"),
+            (400, "INVALID_CONTAINER_NUMBER"),
+            (400, "INVALID_DATETIME"),
+            (400, "MALFORMED_INPUT"),
+            (400, "WRONG_TYPE"),
+            (400, "INVALID_KEY"),
+            (422, "DEVICE_PROOF"),
+        )
+    ),
     "POST /mras": (
         (400, "SCHEMA_VALIDATION_ERROR", "|".join(MRA_RULES)),
         # JSON Schema counts 456.0 as an integer; the node wants an integer literal.
