@@ -8,7 +8,6 @@ tiles. The Merkle, note and tile formats are the pure :mod:`scan_attestation` mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -42,15 +41,6 @@ class LogRangeError(MalformedInputError):
     """A proof or tile asked about entries or sizes the log does not have."""
 
     code = "LOG_RANGE"
-
-
-@dataclass(frozen=True)
-class Inclusion:
-    """An entry's index and its inclusion proof in the tree of ``size``."""
-
-    index: int
-    size: int
-    proof: tuple[bytes, ...]
 
 
 class TransparencyLog:
@@ -92,11 +82,6 @@ class TransparencyLog:
             raise RuntimeError("checkpoint vanished")
         return stored
 
-    def stored_checkpoint(self, size: int) -> CheckpointRow | None:
-        """The checkpoint signed at ``size``, if any."""
-        with self._db.read() as conn:
-            return log_repo.get_checkpoint(conn, size)
-
     def _assemble(self, plan: list[list[merkle.Coord]], size: int) -> list[bytes]:
         # Every hash a proof needs is a stored complete subtree; a tree larger than the log
         # lacks some, which answers "no such tree" without a query for the log's size.
@@ -136,12 +121,6 @@ class TransparencyLog:
         """Indexes of the entries naming a document."""
         with self._db.read() as conn:
             return log_repo.find_entries(conn, document_id)
-
-    def entry(self, index: int) -> bytes | None:
-        """The entry at ``index``, or None."""
-        with self._db.read() as conn:
-            found = log_repo.entries_between(conn, index, index + 1)
-        return found[0] if found else None
 
     def hash_tile(self, level: int, index: int, width: int) -> bytes | None:
         """The C2SP hash tile, or None while the tree does not hold it yet."""
