@@ -85,9 +85,10 @@ def _lock_head(conn: Connection) -> LogHead:
     row = conn.execute(
         select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1).with_for_update()
     ).first()
-    if row is None:
-        conn.execute(log_head.insert().values(id=1, size=0, root=merkle.EMPTY_ROOT))
-        return LogHead(0, merkle.EMPTY_ROOT)
+    if row is None:  # migration 0008 creates the row
+        from node.storage.db import StorageError  # here: node.storage.db imports this module
+
+        raise StorageError("the transparency log head is missing: run the migrations")
     return LogHead(int(row.size), bytes(row.root))
 
 

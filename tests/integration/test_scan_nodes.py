@@ -4,8 +4,8 @@ An EU radiation portal (ANSI N42.42 sample) and an X-ray scanner scan a trader's
 EU checks the devices, countersigns and logs; its sync round has US and JP cosign the
 checkpoint. The bundle is presented at US, which checks it with what it trusts; an auditor
 checks it offline with the three nodes' keys. A tampered bundle, a device scanning outside
-its authorisation and a device past its calibration date are each caught. (A log showing a
-partner two trees is caught by the witness: tests/integration/test_witness.py.)
+its authorisation, a device past its calibration date and EU showing US a rewritten log (a
+split view) are each caught.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,10 +25,15 @@ import pytest
 from credentials.datetimes import format_datetime
 from credentials.keys import PrivateKey
 from federation3 import node_key, sync, three_nodes
+from federation_config.loader import load
 from node.cli import main
+from node.keystore import KeyStore, read_passphrase
 from nodeproc import NodeProcess
 from scan_attestation.adapters import parse_scan
 from scan_attestation.attestation import build_scan_attestation, sign_as_device
+from scan_attestation.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
+from scan_attestation.log_entry import log_origin
+from scan_attestation.note import parse_note
 from support import VECTORS
 
 SITE = "NLRTM"
@@ -169,3 +175,42 @@ def test_origin_scans_reach_a_foreign_port_and_an_auditor(
         assert main([*args, str(good)]) == 0, capsys.readouterr()
         assert main([*args, str(bad)]) == 1
         assert "FAIL device-proof" in capsys.readouterr().out
+
+        # EU's operator rewrites history: with EU's own key it signs another tree of the size
+        # US cosigned and shows it to US. US refuses it and raises a split-view alert.
+        status, before, _ = us.get_json("/health")
+        assert (status, before["splitViewAlerts"]) == (200, 0)
+        published = parse_checkpoint(parse_note(eu_checkpoint(eu)).text)
+        origin = log_origin(eu.did)
+        fork = sign_checkpoint(
+            Checkpoint(origin=origin, size=published.size, root=b"\x05" * 32),
+            origin,
+            _node_signing_key(eu),
+        )
+        with us.session() as http:
+            answer = http.post(
+                us.url("/add-checkpoint"),
+                data=f"old {published.size}\n\n{fork}".encode(),
+                headers={"Content-Type": "text/plain"},
+                timeout=10,
+            )
+        assert answer.status_code == 422, answer.text
+        status, after, _ = us.get_json("/health")
+        assert (status, after["splitViewAlerts"]) == (200, 1)
+
+
+def eu_checkpoint(node: NodeProcess) -> str:
+    with node.session() as http, http.get(node.url("/checkpoint"), timeout=10) as response:
+        assert response.status_code == 200
+        return response.text
+
+
+def _node_signing_key(node: NodeProcess) -> PrivateKey:
+    """The node's current key, read from its key store as its operator could."""
+    settings = load(node.data_dir, os.environ)
+    assert settings.keystore_dir is not None
+    passphrase = read_passphrase(
+        env_var=settings.passphrase_env, file=settings.passphrase_file, environ=os.environ
+    )
+    store = KeyStore.open(settings.keystore_dir, passphrase)
+    return store.load(sorted(store.kids())[-1])

@@ -13,6 +13,8 @@ Create Date: 2026-12-03 11:00:00.000000
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,13 +30,16 @@ def _big() -> sa.types.TypeEngine[int]:
 
 def upgrade() -> None:
     """Apply this revision."""
-    op.create_table(
+    head = op.create_table(
         "log_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("root", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_head")),
     )
+    # The one head row exists from the start: the first appenders of two replicas lock it
+    # like any later ones (creating it on first use let both insert it).
+    op.bulk_insert(head, [{"id": 1, "size": 0, "root": hashlib.sha256(b"").digest()}])
     op.create_table(
         "log_entries",
         sa.Column("idx", _big(), autoincrement=False, nullable=False),
