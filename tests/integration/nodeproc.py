@@ -7,6 +7,7 @@ Every process started here gets its own process group and is stopped by :meth:`s
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -25,13 +26,27 @@ from typing import Any
 import requests
 import trustme
 
-__all__ = ["TRUSTLANE", "NodeProcess", "free_port", "run_cli", "sanitized_env"]
+__all__ = ["TRUSTLANE", "NodeProcess", "die_with_parent", "free_port", "run_cli", "sanitized_env"]
 
 TRUSTLANE = Path(sys.executable).parent / "trustlane"
 LOOPBACK = "127.0.0.1"
 CLI_TIMEOUT = 60.0
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM this process when pytest dies.
+
+    The node runs in its own session (so :meth:`NodeProcess.stop` can signal its whole
+    group); without this, a test run killed from outside would leave it serving, and
+    syncing against a database its fixture can no longer drop.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 def free_port() -> int:
@@ -203,6 +218,7 @@ class NodeProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # only prctl: safe after fork
             )
         deadline = time.monotonic() + timeout
         problem = "no answer"
