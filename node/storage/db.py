@@ -29,23 +29,12 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from credentials.errors import MalformedInputError, TrustlaneError
 from node.storage import log_repo
+from node.storage.errors import StorageConflictError, StorageError
 from node.storage.trust_repo import bump_generation, take_trust_changed
 
 __all__ = ["Database", "StorageConflictError", "StorageError", "UnstorableValueError"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class StorageError(TrustlaneError):
-    """The database failed or is unreachable (not the caller's fault)."""
-
-    code = "STORAGE_ERROR"
-
-
-class StorageConflictError(StorageError):
-    """A uniqueness constraint refused a write (a concurrent writer got there first)."""
-
-    code = "CONFLICT"
 
 
 class UnstorableValueError(MalformedInputError):

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
+from node.storage.errors import StorageError
 from node.storage.schema import log_checkpoints, log_entries, log_hashes, log_head
 from scan_attestation import merkle
 from scan_attestation.merkle import Coord
@@ -86,8 +87,6 @@ def _lock_head(conn: Connection) -> LogHead:
         select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1).with_for_update()
     ).first()
     if row is None:  # migration 0008 creates the row
-        from node.storage.db import StorageError  # here: node.storage.db imports this module
-
         raise StorageError("the transparency log head is missing: run the migrations")
     return LogHead(int(row.size), bytes(row.root))
 
