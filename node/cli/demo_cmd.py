@@ -1,94 +1,115 @@
-"""``trustlane demo``: a short credential round trip.
+"""``trustlane demo``: a three-node federation on loopback, and the story it exists for.
 
-Until the federation exists, the demo shows the trust kernel: generate an issuer key, sign an
-AEO credential with eddsa-jcs-2022, verify it, then show a tampered copy and an expired
-reading failing with reasons.
+Starts EU, US and JP nodes as real processes over HTTPS (a throwaway CA, a SQLite database
+each, in a temporary folder or ``--data-dir``) and walks the story in
+:mod:`node.demo.story`, narrating each step; ends with a summary table (``--json``: the
+summary as JSON on stdout, the narration on stderr). Exit 0 when every step went as the
+story says, 1 with a one-line reason otherwise. ``--keep-running`` leaves the federation up
+until Ctrl-C and prints the URLs and admin tokens.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import uuid
-from datetime import UTC, datetime, timedelta
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
 
-from credentials.aeo import build_aeo_credential
-from credentials.data_integrity import DIDKeyResolver
-from credentials.keys import PrivateKey
-from credentials.result import VerificationResult
-from credentials.signing import sign_credential
-from credentials.verification import get_credential_verification_result
-from node.cli._io import EXIT_FAILED, EXIT_OK
+from node.cli._io import EXIT_FAILED, EXIT_OK, fail
+from node.demo.nodes import DemoError
+from node.demo.story import Federation, Row, Story
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` command."""
-    demo = sub.add_parser("demo", help="run a short credential round trip")
+    demo = sub.add_parser(
+        "demo", help="run a three-node federation on loopback and walk the whole story"
+    )
+    demo.add_argument(
+        "--data-dir", help="folder for the three nodes (default: a temporary one, removed)"
+    )
+    demo.add_argument("--keep-running", action="store_true", help="leave the nodes up until Ctrl-C")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=_demo)
 
 
-def _show(title: str, result: VerificationResult) -> None:
-    print(f"\n== {title}: {'VERIFIED' if result.verified else 'NOT VERIFIED'}")
-    for check in result.checks:
-        code = f" [{check.code}]" if check.code else ""
-        print(f"   {check.name:<10} {check.status.value:<7}{code} {check.detail}")
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _table(rows: list[Row], seconds: float) -> str:
+    width = max(len(r.step) for r in rows)
+    lines = ["", "== Summary", f"   {'step':<{width}}  result  detail"]
+    for row in rows:
+        lines.append(f"   {row.step:<{width}}  {'ok' if row.ok else 'FAILED':<6}  {row.detail}")
+    lines.append(f"   {len(rows)} steps in {seconds:.1f} s")
+    return "\n".join(lines)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    now = datetime.now(UTC).replace(microsecond=0)
-    issuer_key = PrivateKey.generate()
-    holder_key = PrivateKey.generate()
-    print("trustlane demo: AEO credential round trip (trust kernel)")
-    print(f"   issuer (EU customs, did:key) {issuer_key.public_key.did}")
-    print(f"   holder (trader, did:key)     {holder_key.public_key.did}")
-    credential = build_aeo_credential(
-        {
-            "id": holder_key.public_key.did,
-            "legalName": "Beispiel Logistik GmbH",
-            "identifiers": [{"scheme": "EORI", "value": "DE123456789012345"}],
-            "country": "DE",
-            "authorisationNumber": "DEAEOF0000012345",
-            "programme": "EU-AEO",
-            "level": "AEOF",
-            "roles": ["exporter", "importer"],
-            "reassessmentDate": (now + timedelta(days=2 * 365)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-        issuer=issuer_key.public_key.did,
-        credential_id=f"urn:uuid:{uuid.uuid4()}",
-        valid_from=now,
-        valid_until=now + timedelta(days=3 * 365),
-    )
-    signed = sign_credential(
-        credential,
-        issuer_key,
-        verification_method=issuer_key.public_key.verification_method_id,
-        created=now,
-    )
-    proof = signed["proof"]
-    assert isinstance(proof, dict)  # noqa: S101 - one proof was just added
-    print(f"\n1. signed {credential['id']}")
-    print(f"   proofValue {str(proof['proofValue'])[:40]}...")
+    if args.data_dir is not None:
+        root = Path(args.data_dir)
+        if root.exists() and any(root.iterdir()):
+            fail(f"{root}: not empty; give an empty or new folder for the demo nodes")
+        temporary = None
+    else:
+        temporary = tempfile.mkdtemp(prefix="trustlane-demo-")
+        root = Path(temporary)
+    narration = sys.stderr if args.json else sys.stdout
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    federation = Federation.create(root)
+    story = Story(federation, narration)
+    started = time.monotonic()
+    code = EXIT_OK
+    try:
+        print("trustlane demo: three customs administrations on loopback", file=narration)
+        print(f"   nodes' folders under {root}", file=narration)
+        story.run()
+        seconds = time.monotonic() - started
+        if args.json:
+            summary = {
+                "ok": True,
+                "seconds": round(seconds, 1),
+                "steps": [r.to_json() for r in story.rows],
+            }
+            print(json.dumps(summary, indent=2))
+        else:
+            print(_table(story.rows, seconds))
+        if args.keep_running:
+            _keep_running(federation)
+    except DemoError as e:
+        print(f"trustlane: error: demo failed: {e}", file=sys.stderr)
+        if story.rows:
+            print(_table(story.rows, time.monotonic() - started), file=narration)
+        for node in federation.nodes.values():
+            if node.log_path.exists():
+                print(f"   {node.code} log: {node.log_path}", file=sys.stderr)
+        temporary = None  # keep the folder: the logs say what went wrong
+        code = EXIT_FAILED
+    except KeyboardInterrupt:
+        print("trustlane: interrupted; stopping the nodes", file=sys.stderr)
+        code = EXIT_FAILED if not args.keep_running else EXIT_OK
+    finally:
+        federation.stop()
+        signal.signal(signal.SIGTERM, previous)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    return code
 
-    resolver = DIDKeyResolver()
-    good = get_credential_verification_result(signed, resolver=resolver, now=now)
-    _show("2. verify as issued", good)
 
-    tampered = copy.deepcopy(signed)
-    subject = tampered["credentialSubject"]
-    assert isinstance(subject, dict)  # noqa: S101 - built above
-    subject["level"] = "AEOS"  # a self-made "upgrade"
-    bad = get_credential_verification_result(tampered, resolver=resolver, now=now)
-    _show("3. verify a copy whose level was edited", bad)
-
-    later = now + timedelta(days=4 * 365)
-    expired = get_credential_verification_result(signed, resolver=resolver, now=later)
-    _show(f"4. verify as of {later.date()} (after validUntil)", expired)
-
-    ok = good.verified and not bad.verified and not expired.verified
-    print(
-        "\ndemo",
-        "complete: the genuine credential verified and the others failed"
-        if ok
-        else "FAILED: unexpected verification outcome",
-    )
-    return EXIT_OK if ok else EXIT_FAILED
+def _keep_running(federation: Federation) -> None:
+    print("\nThe federation stays up; Ctrl-C stops it.", file=sys.stderr)
+    for node in federation.nodes.values():
+        print(
+            f"   {node.code.upper()}  {node.base_url}  admin token {node.admin_token}",
+            file=sys.stderr,
+        )
+    print(f"   CA bundle {federation.root / 'demo-ca.pem'}", file=sys.stderr)
+    while all(node.running for node in federation.nodes.values()):
+        time.sleep(1)
+    raise DemoError("a node stopped")
