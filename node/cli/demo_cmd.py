@@ -54,6 +54,8 @@ def _table(rows: list[Row], seconds: float) -> str:
 def _demo(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         root = Path(args.data_dir)
+        if root.exists() and not root.is_dir():
+            fail(f"{root}: not a folder; give an empty or new folder for the demo nodes")
         if root.exists() and any(root.iterdir()):
             fail(f"{root}: not empty; give an empty or new folder for the demo nodes")
         temporary = None

@@ -217,7 +217,13 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     assert usage.returncode == 2
 
 
-def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo")
-    assert code == 0
-    assert "demo complete" in out
+def test_demo_refuses_a_data_dir_that_is_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The whole demo (three real nodes) runs in tests/integration/test_demo.py.
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    code, _, err = run(capsys, "demo", "--data-dir", str(target))
+    assert code == 2
+    assert err.strip().startswith("trustlane: error:") and err.count("\n") == 1, err
+    assert target.read_text() == "not a folder"
