@@ -40,6 +40,8 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "limits": {"max_request_bytes": int, "clock_skew_seconds": int},
     "security": {"insecure_allow_plain_http": bool},
     "presentations": {"challenge_ttl_seconds": int},
+    "offers": {"code_ttl_seconds": int},
+    "keys": {"max_age_days": int, "publish_wait_seconds": int},
     "server": {
         "request_read_timeout_seconds": _NUMBER,
         "keepalive_seconds": _NUMBER,
@@ -184,6 +186,9 @@ def load(data_dir: Path, environ: Mapping[str, str]) -> NodeSettings:
         max_request_bytes=limits.get("max_request_bytes", 1024 * 1024),
         clock_skew_seconds=limits.get("clock_skew_seconds", 300),
         challenge_ttl_seconds=section("presentations").get("challenge_ttl_seconds", 600),
+        offer_code_ttl_seconds=section("offers").get("code_ttl_seconds", 600),
+        key_max_age_days=section("keys").get("max_age_days"),
+        key_publish_wait_seconds=section("keys").get("publish_wait_seconds", 3600),
         **_server_settings(section("server"), path, environ),
     )
 
@@ -215,6 +220,8 @@ def dump(settings: NodeSettings) -> str:
         },
         "security": {"insecure_allow_plain_http": settings.insecure_allow_plain_http},
         "presentations": {"challenge_ttl_seconds": settings.challenge_ttl_seconds},
+        "offers": {"code_ttl_seconds": settings.offer_code_ttl_seconds},
+        "keys": {"publish_wait_seconds": settings.key_publish_wait_seconds},
         "server": {
             "request_read_timeout_seconds": settings.request_read_timeout_seconds,
             "keepalive_seconds": settings.keepalive_seconds,
@@ -222,6 +229,8 @@ def dump(settings: NodeSettings) -> str:
             "max_connections": settings.server_max_connections,
         },
     }
+    if settings.key_max_age_days is not None:
+        doc["keys"]["max_age_days"] = settings.key_max_age_days
     if settings.passphrase_file is not None:
         doc["keystore"]["passphrase_file"] = rel(settings.passphrase_file)
     if settings.tls_cert is not None and settings.tls_key is not None:

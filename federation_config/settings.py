@@ -18,6 +18,7 @@ from registry import peer_origin
 __all__ = [
     "DEFAULT_PASSPHRASE_ENV",
     "MAX_CHALLENGE_TTL_SECONDS",
+    "MAX_OFFER_CODE_TTL_SECONDS",
     "NodeSettings",
     "did_web_for",
     "is_loopback_url",
@@ -26,6 +27,8 @@ __all__ = [
 DEFAULT_PASSPHRASE_ENV = "TRUSTLANE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
 #: Longest lifetime of a presentation challenge (``[presentations] challenge_ttl_seconds``).
 MAX_CHALLENGE_TTL_SECONDS = 86_400
+#: Longest lifetime of a credential offer's code (``[offers] code_ttl_seconds``).
+MAX_OFFER_CODE_TTL_SECONDS = 7 * 86_400
 
 
 def _config_error(message: str) -> MalformedInputError:
@@ -99,6 +102,13 @@ class NodeSettings:
         server_max_connections: Open connections per server worker; more are refused.
         challenge_ttl_seconds: How long a presentation challenge may be answered (at most
             a day).
+        offer_code_ttl_seconds: How long a credential offer's pre-authorised code may be
+            redeemed (``[offers] code_ttl_seconds``, at most a week).
+        key_max_age_days: Rotate the signing key when it is this old (``[keys]
+            max_age_days``; None: only by hand). The scheduler announces the new key, then
+            publishes it once every peer acknowledged or ``key_publish_wait_seconds`` passed.
+        key_publish_wait_seconds: How long a scheduled rotation waits for acknowledgements
+            before it publishes anyway (``[keys] publish_wait_seconds``).
     """
 
     name: str
@@ -122,6 +132,9 @@ class NodeSettings:
     server_threads: int = 8
     server_max_connections: int = 1000
     challenge_ttl_seconds: int = 600
+    offer_code_ttl_seconds: int = 600
+    key_max_age_days: int | None = None
+    key_publish_wait_seconds: int = 3600
     did: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -142,6 +155,8 @@ class NodeSettings:
             "server_threads",
             "server_max_connections",
             "challenge_ttl_seconds",
+            "offer_code_ttl_seconds",
+            "key_publish_wait_seconds",
         ):
             value = getattr(self, name)
             if not value > 0:  # also refuses NaN
@@ -152,6 +167,12 @@ class NodeSettings:
             raise _config_error(
                 f"challenge_ttl_seconds must be at most {MAX_CHALLENGE_TTL_SECONDS} (a day)"
             )
+        if self.offer_code_ttl_seconds > MAX_OFFER_CODE_TTL_SECONDS:
+            raise _config_error(
+                f"offer_code_ttl_seconds must be at most {MAX_OFFER_CODE_TTL_SECONDS} (a week)"
+            )
+        if self.key_max_age_days is not None and not 1 <= self.key_max_age_days <= 3650:
+            raise _config_error("keys.max_age_days must be in 1..3650")
         if self.keystore_dir is None:
             object.__setattr__(self, "keystore_dir", self.data_dir / "keys")
 

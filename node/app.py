@@ -22,12 +22,16 @@ from node.api import (
     devices,
     federation,
     health,
+    identifiers,
     identity,
     log,
     metrics,
     mras,
+    offers,
+    oid4vci,
     presentations,
     registry,
+    risk,
     scans,
     status_lists,
     witness,
@@ -65,6 +69,15 @@ PUBLIC_ENDPOINTS = frozenset(
         "scans.submit_scan",
         # Authenticated by the partner log's signature on the checkpoint (C2SP tlog-witness).
         "witness.add_checkpoint",
+        # The trader's wallet (OpenID4VCI 1.0) holds no node token: the metadata is public,
+        # the token endpoint authenticates with the pre-authorised code and its transaction
+        # code, the credential endpoint with the access token it issued and the holder's
+        # proof over a nonce from the (public) nonce endpoint.
+        "oid4vci.issuer_metadata",
+        "oid4vci.authorization_server_metadata",
+        "oid4vci.token",
+        "oid4vci.nonce",
+        "oid4vci.credential",
     }
 )
 
@@ -105,6 +118,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
             identity=services.identity,
             sync=services.federation.sync,
             split_views=services.witness.alert_count,
+            key_rotation=lambda: services.rotation.health(clock()),
         ),
         registry.make_blueprint(
             peers=services.peers,
@@ -115,12 +129,18 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         ),
         mras.make_blueprint(agreements=services.agreements, clock=clock),
         federation.make_blueprint(push=services.push, agreements=services.agreements),
-        metrics.make_blueprint(peers=services.peers, witness=services.witness),
+        metrics.make_blueprint(
+            peers=services.peers, witness=services.witness, rotation=services.rotation
+        ),
         log.make_blueprint(log=services.log, clock=clock),
         devices.make_blueprint(devices=services.devices, clock=clock),
         scans.make_blueprint(scans=services.scans, clock=clock),
         attestations.make_blueprint(verifier=services.attestations, clock=clock),
         witness.make_blueprint(witness=services.witness),
+        offers.make_blueprint(offers=services.offers, clock=clock),
+        oid4vci.make_blueprint(offers=services.offers, clock=clock),
+        risk.make_blueprint(risk=services.risk, clock=clock),
+        identifiers.make_blueprint(identifiers=services.identifiers, clock=clock),
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -147,6 +167,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
             services.sync,
             agreements=services.agreements,
             cosigning=services.cosigning,
+            rotation=services.rotation,
             interval_seconds=sync.interval_seconds,
             jitter_seconds=sync.jitter_seconds,
             clock=services.clock,

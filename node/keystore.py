@@ -98,6 +98,9 @@ _KID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CHECK_MARKER = b"trustlane key store check v1"
 # BLAKE2b personalisation (16 bytes) of the per-key subkey derivation.
 _SUBKEY_PERSON = b"trustlane-key-v1"
+# BLAKE2b personalisation (16 bytes) of the derived secrets (see KeyStore.derive_secret).
+_SECRET_PERSON = b"trustlane-sec-v1"
+_PURPOSE = re.compile(r"[a-z0-9][a-z0-9./-]{0,63}")
 _SEED_BYTES = 32
 _CIPHERTEXT_BYTES = _SEED_BYTES + SecretBox.MACBYTES
 _MAX_FILE_BYTES = 64 * 1024
@@ -383,6 +386,31 @@ class KeyStore:
         except OSError as e:
             raise KeyStoreError(f"cannot list the key store {self._directory}: {_reason(e)}") from e
         return sorted(name for name in names if _KID.fullmatch(name))
+
+    def derive_secret(self, purpose: str) -> bytes:
+        """Return a 32-byte secret for ``purpose``, derived from the master key.
+
+        The same store (passphrase and salt) always gives the same secret, so it needs no
+        file of its own and lives no longer in clear than the process; different purposes
+        give independent secrets (keyed BLAKE2b over the purpose, personalised apart from
+        the key file subkeys). Nothing derived here can decrypt a key file.
+
+        Args:
+            purpose: What the secret is for, e.g. ``risk/random-selection/v1`` (lower-case
+                letters, digits, ``.``, ``/``, ``-``; at most 64 characters).
+
+        Raises:
+            ValueError: ``purpose`` is not of that shape.
+        """
+        if not isinstance(purpose, str) or not _PURPOSE.fullmatch(purpose):
+            raise ValueError("a secret purpose is 1-64 of a-z 0-9 . / -")
+        return nacl.hash.blake2b(
+            purpose.encode("ascii"),
+            digest_size=32,
+            key=self._master_key,
+            person=_SECRET_PERSON,
+            encoder=nacl.encoding.RawEncoder,
+        )
 
     def public_multibase(self, kid: str) -> str:
         """Return the ``publicKeyMultibase`` of key ``kid`` without decrypting it.

@@ -26,15 +26,19 @@ from node.federation.fetcher import Fetcher, RequestsFetcher
 from node.federation.peers import PeerService
 from node.federation.push import PushService
 from node.federation.refetch import RefetchQueue
+from node.federation.rotation import KeyRotation
 from node.federation.sync import PeerSync
 from node.federation.witness import WitnessService
 from node.keystore import KeyStore, read_passphrase
 from node.services.attestations import AttestationVerifier
 from node.services.challenges import ChallengeService
 from node.services.devices import DeviceService
+from node.services.identifiers import IdentifierService
 from node.services.identity import NodeIdentity
 from node.services.issuance import IssuanceService
+from node.services.offers import OfferService
 from node.services.presentations import PresentationService
+from node.services.risk import SELECTION_SECRET_PURPOSE, RiskService, node_policy
 from node.services.scans import ScanService
 from node.services.status import StatusService
 from node.services.tokens import TokenAuthenticator, create_token
@@ -86,6 +90,10 @@ class NodeServices:
     witness: WitnessService
     cosigning: Cosigning
     attestations: AttestationVerifier
+    offers: OfferService
+    risk: RiskService
+    identifiers: IdentifierService
+    rotation: KeyRotation
 
 
 def build_services(
@@ -100,6 +108,7 @@ def build_services(
     Raises:
         KeyStoreError: No passphrase, wrong passphrase or a damaged key store.
         StorageError: The database cannot be used.
+        RiskPolicyError: The risk policy federation.toml names is not acceptable.
     """
     assert settings.keystore_dir is not None  # noqa: S101 - set by NodeSettings
     passphrase = read_passphrase(
@@ -219,6 +228,35 @@ def build_services(
         witness,
         cosigning,
         AttestationVerifier(trust=trust, verification=verification),
+        OfferService(
+            db=db,
+            issuance=issuance,
+            issuer=settings.base_url,
+            code_ttl=timedelta(seconds=settings.offer_code_ttl_seconds),
+            clock_skew=skew,
+        ),
+        risk=RiskService(
+            db=db,
+            policy=node_policy(federation.risk),
+            secret=keystore.derive_secret(SELECTION_SECRET_PURPOSE),
+            presentations=presentations,
+            attestations=AttestationVerifier(trust=trust, verification=verification),
+            trust=trust,
+        ),
+        identifiers=IdentifierService(db=db),
+        rotation=KeyRotation(
+            db=db,
+            identity=identity,
+            peers=peers,
+            push=push,
+            clock=clock,
+            retry_seconds=federation.sync.interval_seconds,
+            max_retry_seconds=federation.sync.max_backoff_seconds,
+            max_key_age=None
+            if settings.key_max_age_days is None
+            else timedelta(days=settings.key_max_age_days),
+            publish_wait=timedelta(seconds=settings.key_publish_wait_seconds),
+        ),
     )
 
 

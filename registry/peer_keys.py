@@ -51,9 +51,20 @@ class PinMismatchError(VerificationError):
 
 
 class KeyChangeRejectedError(VerificationError):
-    """A peer's keys changed in a way the rotation rules do not allow."""
+    """A peer's keys changed in a way the rotation rules do not allow.
+
+    Attributes:
+        unannounced: When the only fault is keys that nobody announced or re-pinned, those
+            keys: a later signed announcement of them makes the same document acceptable.
+            Empty when another rule was broken (nothing but a re-pin can help then).
+
+    """
 
     code = "KEY_CHANGE_REJECTED"
+
+    def __init__(self, message: str, *, unannounced: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.unannounced = frozenset(unannounced)
 
 
 @dataclass(frozen=True)
@@ -208,25 +219,32 @@ def accept_key_change(
             raise KeyChangeRejectedError(f"{vm_id} now names a different key")
         if key.revoked is not None and (kept.revoked is None or kept.revoked > key.revoked):
             raise KeyChangeRejectedError(f"{vm_id} revocation was withdrawn or moved later")
+    added = [k for vm_id, k in new.keys.items() if vm_id not in old.keys]
+    if len(added) > MAX_NEW_KEYS_PER_SYNC:
+        raise KeyChangeRejectedError(
+            f"{len(added)} new keys at once; at most {MAX_NEW_KEYS_PER_SYNC} per sync"
+        )
+    # Every other rule held: what is left is keys that need an announcement (or a re-pin).
     allowed = frozenset(announced) | frozenset(repinned)
+    problems: list[str] = []
+    needed: set[str] = set()
     for vm_id, key in old.keys.items():
         kept = new.keys[vm_id]
         gained = kept.relationships - key.relationships
         if gained and key.multibase not in allowed:
             # Losing a relationship (a retired key leaves ``authentication``) takes power
             # away; gaining one gives the key new power and is a key change.
-            raise KeyChangeRejectedError(
+            problems.append(
                 f"{vm_id} gained {', '.join(sorted(gained))} without a signed announcement "
                 "or re-pin"
             )
-    added = [k for vm_id, k in new.keys.items() if vm_id not in old.keys]
-    if len(added) > MAX_NEW_KEYS_PER_SYNC:
-        raise KeyChangeRejectedError(
-            f"{len(added)} new keys at once; at most {MAX_NEW_KEYS_PER_SYNC} per sync"
-        )
+            needed.add(key.multibase)
     unannounced = sorted(k.multibase for k in added if k.multibase not in allowed)
     if unannounced:
-        raise KeyChangeRejectedError(
+        problems.append(
             f"new keys without a signed announcement or re-pin: {', '.join(unannounced)}"
         )
+        needed.update(unannounced)
+    if problems:
+        raise KeyChangeRejectedError("; ".join(problems), unannounced=needed)
     return new

@@ -13,7 +13,12 @@ I/O, writes nothing and never reads a clock.
 2. A key with a start (the announcement that introduced it, or an administrator's re-pin)
    fails proofs dated before that start, less the clock skew (``KEY_NOT_YET_VALID``); a
    proof without ``created`` cannot show it is not back-dated and fails too.
-3. A peer's keys resolve only while the peer is trusted and its accepted DID document is
+3. A key with an end (the time it stopped being its controller's current key, after a
+   rotation) fails proofs dated after that end, plus the clock skew (``KEY_RETIRED``): the
+   retired key stays listed so that what it signed keeps verifying, not so that it can sign
+   more. A peer's key ends when this node first saw it leave ``authentication`` (never
+   before the truth); this node's own keys end when the next key was published.
+4. A peer's keys resolve only while the peer is trusted and its accepted DID document is
    fresher than the configured limit; otherwise the method is unresolvable (``unknown``).
 """
 
@@ -36,6 +41,7 @@ __all__ = [
     "AgreementState",
     "KeyCompromisedError",
     "KeyNotYetValidError",
+    "KeyRetiredError",
     "KeyState",
     "PeerState",
     "SnapshotResolver",
@@ -57,6 +63,12 @@ class KeyNotYetValidError(VerificationError):
     code = "KEY_NOT_YET_VALID"
 
 
+class KeyRetiredError(VerificationError):
+    """The proof claims a time after the key stopped being its controller's current key."""
+
+    code = "KEY_RETIRED"
+
+
 @dataclass(frozen=True)
 class KeyState:
     """One key of this node or of a peer, with its lifetime.
@@ -68,6 +80,7 @@ class KeyState:
         relationships: Verification relationships it is listed under.
         not_before: The earliest proof time accepted (None: no start is recorded).
         compromised_since: Set when the key was reported compromised: every proof fails.
+        not_after: When it stopped being current (None: current, or no end recorded).
 
     """
 
@@ -77,6 +90,7 @@ class KeyState:
     relationships: frozenset[str]
     not_before: datetime | None = None
     compromised_since: datetime | None = None
+    not_after: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -257,10 +271,16 @@ def _check_lifetime(key: KeyState, at: datetime | None, skew: timedelta) -> None
                 f"{key.vm_id} was introduced at {format_datetime(key.not_before)}; "
                 f"a proof dated {format_datetime(at)} cannot be its"
             )
+    # Rule 3: nothing dated after the key was retired.
+    if key.not_after is not None and at is not None and at - skew > key.not_after:
+        raise KeyRetiredError(
+            f"{key.vm_id} stopped being current at {format_datetime(key.not_after)}; "
+            f"a proof dated {format_datetime(at)} cannot be its"
+        )
 
 
 class SnapshotResolver:
-    """Resolves verification methods from a :class:`TrustSnapshot` (module rules 1-3).
+    """Resolves verification methods from a :class:`TrustSnapshot` (module rules 1-4).
 
     Args:
         snapshot: The trust snapshot.
@@ -273,7 +293,7 @@ class SnapshotResolver:
         self._now = now
 
     def trusted_peer(self, did: str) -> PeerState:
-        """The peer ``did``, when it is trusted and its DID document is fresh (rule 3).
+        """The peer ``did``, when it is trusted and its DID document is fresh (rule 4).
 
         Raises:
             UnresolvableVerificationMethodError: Not a peer, untrusted, or stale.

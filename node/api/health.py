@@ -38,8 +38,13 @@ def make_blueprint(
     identity: NodeIdentity,
     sync: SyncSettings,
     split_views: Callable[[], int],
+    key_rotation: Callable[[], dict[str, object]] | None = None,
 ) -> Blueprint:
-    """The ``/health`` and ``/openapi.json`` blueprint."""
+    """The ``/health`` and ``/openapi.json`` blueprint.
+
+    ``key_rotation`` gives the signing key's age, the next scheduled rotation and any
+    announcement not yet acknowledged (shown, never a reason to be unready).
+    """
     bp = Blueprint("health", __name__)
 
     @bp.get("/health")
@@ -57,14 +62,15 @@ def make_blueprint(
         if readiness.ready:
             # A split view of a partner's log does not make this node unready (it serves its
             # own data correctly), but every health probe shows it to the operator.
-            return jsonify(
-                {
-                    "status": "ok",
-                    "did": identity.did,
-                    "checks": readiness.checks_json(),
-                    "splitViewAlerts": split_views(),
-                }
-            )
+            body: dict[str, object] = {
+                "status": "ok",
+                "did": identity.did,
+                "checks": readiness.checks_json(),
+                "splitViewAlerts": split_views(),
+            }
+            if key_rotation is not None:
+                body["keyRotation"] = key_rotation()
+            return jsonify(body)
         return problem(
             503,
             "NOT_READY",

@@ -3,7 +3,8 @@
 Gauges are computed at scrape time from the database, so every worker answers the same
 numbers: per peer, whether it is trusted and how old its DID document is; per peer and
 resource, the seconds since the last successful sync and the consecutive failures; and the
-number of split views of partners' transparency logs recorded.
+number of split views of partners' transparency logs recorded; the signing key's age, the
+next scheduled rotation and the peers that have not acknowledged a key announcement.
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from credentials.datetimes import parse_datetime
 from node.api.common import require_scope
 from node.federation.peers import PeerService
+from node.federation.rotation import KeyRotation
 from node.federation.witness import WitnessService
 
 __all__ = ["make_blueprint"]
 
 
 class _FederationCollector(Collector):
-    def __init__(self, peers: PeerService, witness: WitnessService) -> None:
+    def __init__(
+        self, peers: PeerService, witness: WitnessService, rotation: KeyRotation | None
+    ) -> None:
         self._peers = peers
         self._witness = witness
+        self._rotation = rotation
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         trusted = GaugeMetricFamily(
@@ -68,9 +74,35 @@ class _FederationCollector(Collector):
         )
         split_views.add_metric([], float(self._witness.alert_count()))
         yield from (trusted, did_age, success_age, failures, split_views)
+        if self._rotation is not None:
+            yield from self._keys(self._rotation)
+
+    def _keys(self, rotation: KeyRotation) -> Iterator[GaugeMetricFamily]:
+        state = rotation.health()
+        age = GaugeMetricFamily(
+            "trustlane_key_age_seconds", "Age of the current signing key", labels=["kid"]
+        )
+        if isinstance(state["ageSeconds"], int):
+            age.add_metric([str(state["currentKey"])], float(state["ageSeconds"]))
+        next_rotation = GaugeMetricFamily(
+            "trustlane_key_next_rotation_timestamp_seconds",
+            "When the scheduler rotates the signing key (Unix time); absent without a policy",
+        )
+        if isinstance(state["nextRotation"], str):
+            due = parse_datetime(state["nextRotation"], field="nextRotation")
+            next_rotation.add_metric([], due.timestamp())
+        unacknowledged = GaugeMetricFamily(
+            "trustlane_key_announcements_unacknowledged",
+            "Peers that have not acknowledged a key announcement (re-sent by the scheduler)",
+        )
+        waiting = state["unacknowledged"]
+        unacknowledged.add_metric([], float(len(waiting) if isinstance(waiting, list) else 0))
+        yield from (age, next_rotation, unacknowledged)
 
 
-def make_blueprint(*, peers: PeerService, witness: WitnessService) -> Blueprint:
+def make_blueprint(
+    *, peers: PeerService, witness: WitnessService, rotation: KeyRotation | None = None
+) -> Blueprint:
     """The ``/metrics`` blueprint."""
     bp = Blueprint("metrics", __name__)
 
@@ -78,7 +110,7 @@ def make_blueprint(*, peers: PeerService, witness: WitnessService) -> Blueprint:
     @require_scope("auditor", "registry-admin")
     def metrics() -> Response:
         registry = CollectorRegistry()
-        registry.register(_FederationCollector(peers, witness))
+        registry.register(_FederationCollector(peers, witness, rotation))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return bp

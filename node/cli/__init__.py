@@ -21,8 +21,10 @@ from node.cli import (
     node_cmd,
     proof_cmd,
     registry_cmd,
+    risk_cmd,
     scan_cmd,
     simulate_cmd,
+    wallet_cmd,
 )
 from node.cli._io import EXIT_USAGE, CLIError
 
@@ -44,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     aeo_cmd.register(sub)
     config_cmd.register(sub)
     registry_cmd.register(sub)
+    risk_cmd.register(sub)
     scan_cmd.register(sub)
     audit_cmd.register(sub)
     simulate_cmd.register(sub)
+    wallet_cmd.register(sub)
     return parser
 
 

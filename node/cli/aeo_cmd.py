@@ -56,6 +56,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     imp.set_defaults(func=_import)
 
+    offer = aeo_sub.add_parser(
+        "offer",
+        help="offer a trader its AEO credential for its wallet (OpenID4VCI pre-authorised code)",
+    )
+    offer.add_argument(
+        "trader",
+        metavar="TRADER_ID",
+        help="the trader's register key SCHEME:VALUE (as 'aeo import' recorded it, e.g. "
+        "EORI:DE123456789012345) or the urn:uuid id of an AEO credential this node issued",
+    )
+    offer.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    offer.add_argument("--json", action="store_true", help="print the offer and PIN as JSON")
+    offer.set_defaults(func=_offer)
+
 
 def _issue(args: argparse.Namespace) -> int:
     subject = read_json_object(args.subject)
@@ -71,6 +85,25 @@ def _issue(args: argparse.Namespace) -> int:
     except TrustlaneError as e:
         fail(e.diagnostics())
     print_json(signed)
+    return EXIT_OK
+
+
+def _offer(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    try:
+        created = services.offers.create_offer(args.trader, now=utcnow(), actor="cli:aeo-offer")
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    finally:
+        services.db.dispose()
+    body = created.to_dict()
+    if args.json:
+        print_json(body)
+    else:
+        print(f"credential offer for {created.trader} (from {created.source_credential_id}):")
+        print(body["credentialOfferUrl"])
+        print(f"transaction code (send it by another channel): {created.tx_code}")
+        print(f"valid until {body['expires']}, once")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from credentials.errors import TrustlaneError
 from federation_config.loader import load
 from federation_config.settings import NodeSettings
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
+from node.cli.node_keys import register_keys
 from node.cli.node_show import node_summary
 from node.services.audit import verify_chain
 from node.services.reissue import reissue_signed_by
@@ -74,8 +75,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     serve.set_defaults(func=_serve)
 
-    rotate = command("rotate-key", "make a new assertion key current (old keys stay listed)")
+    rotate = command(
+        "rotate-key", "announce a new key to every trusted peer, then publish it as current"
+    )
+    rotate.add_argument(
+        "--ack-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait this long for peers to acknowledge before publishing anyway (default 30)",
+    )
+    rotate.add_argument("--json", action="store_true", help="print the report as JSON")
     rotate.set_defaults(func=_rotate)
+    register_keys(node_sub, load_services)
 
     revoke = command("revoke-key", "mark a key compromised since a time")
     revoke.add_argument("kid", help="key id, e.g. key-1")
@@ -173,12 +185,20 @@ def _show(args: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     services = load_services(args)
-    previous = services.identity.current()
-    kid = services.identity.add_key(now=utcnow(), actor="cli", make_current=True)
-    new_key = services.identity.current().key.public_key.multibase
-    # Peers accept the new key at their next sync because the key they trust announced it.
-    announced = services.push.announce_key_rotation(previous, new_key)
-    print_json({"current": kid, "did": services.identity.did, "announcedTo": announced})
+    # Two phases: the new key is announced (signed with the current key) and only then
+    # published; peers that did not acknowledge are sent it again by the scheduler.
+    try:
+        report = services.rotation.rotate(actor="cli", ack_timeout=max(0.0, args.ack_timeout))
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    if args.json:
+        print_json({"did": services.identity.did, **report.to_dict()})
+        return EXIT_OK
+    print(f"{report.kid} is current (was {report.previous}); start {report.to_dict()['start']}")
+    for did in report.acknowledged:
+        print(f"  acknowledged: {did}")
+    for did, error in report.unacknowledged.items():
+        print(f"  NOT acknowledged: {did} ({error}); the scheduler sends it again")
     return EXIT_OK
 
 
@@ -192,11 +212,10 @@ def _revoke_key(args: argparse.Namespace) -> int:
     if services.identity.current().kid == args.kid:
         # Nothing can be re-signed with a compromised key: rotate first, announced with the
         # key peers still trust (it is not marked compromised until the next step).
-        previous = services.identity.current()
-        rotated = services.identity.add_key(now=now, actor="cli", make_current=True)
-        services.push.announce_key_rotation(
-            previous, services.identity.current().key.public_key.multibase
-        )
+        try:
+            rotated = services.rotation.rotate(actor="cli", ack_timeout=10.0).kid
+        except TrustlaneError as e:
+            fail(e.diagnostics())
     services.identity.revoke_key(args.kid, since=since, now=now, actor="cli")
     report = reissue_signed_by(
         args.kid,

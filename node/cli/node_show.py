@@ -51,6 +51,8 @@ def node_summary(services: NodeServices) -> dict[str, Any]:
     settings = services.settings
     keys = []
     for record in services.identity.keys(fresh=True):
+        if record.pending:
+            continue  # announced, not in the DID document yet: a partner cannot pin it
         if record.compromised_since is not None:
             state = "compromised"
         elif record.is_current:

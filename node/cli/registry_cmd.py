@@ -1,4 +1,4 @@
-"""``trustlane registry ...``: peers of this node (add with pinned keys, list, sync now)."""
+"""``trustlane registry ...``: peers (add with pinned keys, list, sync now), identifiers."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import argparse
 
 from credentials.errors import TrustlaneError
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
+from node.cli.identifiers_cmd import register as register_identifiers
 from node.cli.node_cmd import load_services
 from node.wiring import utcnow
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``registry`` command group."""
-    registry = sub.add_parser("registry", help="the trust registry: peers")
+    registry = sub.add_parser(
+        "registry", help="the trust registry: peers and the identifier crosswalk"
+    )
     reg_sub = registry.add_subparsers(dest="registry_command", required=True)
     peer = reg_sub.add_parser("peer", help="peers")
     peer_sub = peer.add_subparsers(dest="peer_command", required=True)
@@ -49,6 +52,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sync = reg_sub.add_parser("sync", help="sync every due peer now")
     sync.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
     sync.set_defaults(func=_sync)
+
+    register_identifiers(reg_sub)
 
 
 def _add(args: argparse.Namespace) -> int:

@@ -3,20 +3,27 @@
 Fetching from peers lives in :mod:`node.federation.sync`. A peer is trusted only while its
 DID document matches its pins or the rotation rules; a DID document older than the freshness
 limit makes its keys unresolvable (``unknown``), and so does an untrusted peer.
+
+Announced and re-pinned keys are held as pending until a DID document lists them. A peer
+untrusted only because its last DID document listed keys nobody had vouched for keeps that
+document; when the missing keys are vouched for (an announcement signed by a key still
+pinned, or a re-pin) the document is accepted at once and the peer is trusted again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from credentials.data_integrity import ResolvedVerificationMethod
 from credentials.datetimes import format_datetime
-from credentials.errors import (
-    MalformedInputError,
-)
+from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.keys import PublicKey
+from credentials.strict_json import loads_object
 from federation_config.federation import PeerSettings
 from federation_config.settings import did_web_for
 from node.services.audit import record_event
@@ -28,14 +35,19 @@ from node.storage import trust_repo
 from node.storage.db import Database
 from node.storage.federation_repo import PeerRecord
 from registry.peer_keys import (
+    KeyChangeRejectedError,
     PeerKey,
     PeerKeys,
+    accept_key_change,
+    parse_did_document,
 )
 from registry.peer_origin import check_peer_base_url, did_web_origin
 from registry.pipeline import LIST_ID
-from registry.trust_snapshot import SnapshotResolver
+from registry.trust_snapshot import PeerState, SnapshotResolver
 
-__all__ = ["PEER_NAME", "PeerService"]
+__all__ = ["PEER_NAME", "PeerService", "recoverable", "store_accepted_document"]
+
+AUTHENTICATION = "authentication"
 
 # The same names federation.toml accepts.
 PEER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z", re.ASCII)
@@ -43,6 +55,124 @@ PEER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z", re.ASCII)
 
 def _stamp(value: datetime | None) -> str | None:
     return None if value is None else format_datetime(value)
+
+
+def _peer_keys(did: str, peer: PeerState) -> PeerKeys:
+    return PeerKeys(
+        did=did,
+        keys={
+            vm_id: PeerKey(
+                vm_id=vm_id,
+                multibase=key.multibase,
+                relationships=key.relationships,
+                revoked=key.compromised_since,
+            )
+            for vm_id, key in peer.keys.items()
+        },
+    )
+
+
+def recoverable(peer: PeerRecord) -> bool:
+    """Whether the peer is untrusted only for keys a later announcement may vouch for."""
+    return (
+        not peer.trusted
+        and peer.untrusted_code == KeyChangeRejectedError.code
+        and peer.rejected_document is not None
+        and peer.rejected_at is not None
+    )
+
+
+def store_accepted_document(
+    conn: Connection,
+    *,
+    peer: PeerRecord,
+    old: PeerKeys | None,
+    new: PeerKeys,
+    document: str,
+    fetched_at: datetime,
+    now: datetime,
+) -> None:
+    """Store a DID document that passed the pinning rules and trust the peer.
+
+    Pending keys the document now lists stop being pending; the others stay pending for a
+    later document. A key that left ``authentication`` stopped being the peer's current key:
+    its end is recorded (the time this node saw it, never earlier than the truth).
+
+    Args:
+        conn: A write transaction holding the peer's row lock.
+        peer: The peer, as read under that lock.
+        old: The keys of the document accepted before (None at first contact).
+        new: The keys of the accepted document.
+        document: The document as stored.
+        fetched_at: When it was fetched.
+        now: This decision's time.
+    """
+    repo.save_did_document(conn, peer.did, document, fetched_at)
+    listed = new.all_fingerprints()
+    repo.set_trust(
+        conn,
+        peer.did,
+        trusted=True,
+        reason=None,
+        pinned_keys=listed,
+        repinned_keys=peer.repinned_keys - listed,
+    )
+    if old is None:
+        return
+    for vm_id, key in old.keys.items():
+        kept = new.keys.get(vm_id)
+        if (
+            AUTHENTICATION in key.relationships
+            and kept is not None
+            and AUTHENTICATION not in kept.relationships
+        ):
+            trust_repo.end_peer_key(conn, peer_did=peer.did, multibase=key.multibase, at=now)
+
+
+def _recover(
+    conn: Connection, peer: PeerRecord, vouched: frozenset[str], *, now: datetime, actor: str
+) -> bool:
+    """Accept the refused DID document if ``vouched`` now covers its unannounced keys.
+
+    Only a peer untrusted for that reason alone (:func:`recoverable`) is lifted; the
+    document must pass the same rules a sync applies (:func:`accept_key_change`).
+    """
+    document, refused_at = peer.rejected_document, peer.rejected_at
+    stored = repo.get_did_document(conn, peer.did)
+    if not recoverable(peer) or document is None or refused_at is None or stored is None:
+        return False
+    try:
+        old = parse_did_document(loads_object(stored[0]), peer.did)
+        refused = parse_did_document(loads_object(document), peer.did)
+        accept_key_change(old, refused, repinned=vouched)
+    except TrustlaneError:
+        return False  # still keys nobody vouched for: wait for their announcement
+    note = (
+        f"trusted again: the DID document refused at {format_datetime(refused_at)} "
+        f"({peer.untrusted_reason}) lists only keys since vouched for by {actor}"
+    )
+    store_accepted_document(
+        conn,
+        peer=dataclasses.replace(peer, repinned_keys=vouched),
+        old=old,
+        new=refused,
+        document=document,
+        fetched_at=refused_at,
+        now=now,
+    )
+    repo.record_recovery(conn, peer.did, at=now, note=note)
+    record_event(
+        conn,
+        now=now,
+        actor=actor,
+        action="peer.recovered",
+        target=peer.did,
+        details={
+            "reason": peer.untrusted_reason or "",
+            "refusedAt": format_datetime(refused_at),
+        },
+    )
+    return True
 
 
 class PeerService:
@@ -142,8 +272,14 @@ class PeerService:
         actor: str,
         not_before: datetime | None = None,
         source: str = "repin",
-    ) -> None:
+    ) -> bool:
         """Vouch for new keys of a peer (accepted at the next sync), audited.
+
+        The keys are held as pending until a DID document that lists them is accepted,
+        however many syncs that takes. When the peer is untrusted only because its last
+        DID document listed keys nobody had vouched for, and these keys cover them, that
+        document is accepted now and the peer is trusted again at once (a recovery, shown
+        in :meth:`health`); any other reason for distrust stays.
 
         Args:
             did: The peer.
@@ -154,6 +290,9 @@ class PeerService:
                 proof dated earlier fails ``KEY_NOT_YET_VALID``.
             source: ``repin`` (an administrator) or ``announcement`` (a signed event).
 
+        Returns:
+            True when this lifted the peer's distrust (a recovery).
+
         Raises:
             MalformedInputError: Unknown peer, or a key that is not an Ed25519 Multikey.
         """
@@ -161,14 +300,16 @@ class PeerService:
             PublicKey.from_multibase(key)
         start = now if not_before is None else not_before
         with self._db.write() as conn:
-            peer = repo.get_peer(conn, did)
+            # Locked: a sync deciding on this peer meanwhile waits, then sees these keys.
+            peer = repo.get_peer(conn, did, for_update=True)
             if peer is None:
                 raise MalformedInputError(f"no peer {did}", code="UNKNOWN_PEER")
-            repo.set_trust(
+            if keys <= peer.repinned_keys:
+                # Vouched for already (an announcement sent again): nothing new to record.
+                return _recover(conn, peer, peer.repinned_keys, now=now, actor=actor)
+            repo.set_pending_keys(
                 conn,
                 did,
-                trusted=peer.trusted,
-                reason=peer.untrusted_reason,
                 repinned_keys=peer.repinned_keys | keys,
                 pinned_keys=peer.pinned_keys | keys,
             )
@@ -190,6 +331,8 @@ class PeerService:
                 target=did,
                 details={"keys": sorted(keys), "notBefore": format_datetime(start)},
             )
+            recovered = _recover(conn, peer, peer.repinned_keys | keys, now=now, actor=actor)
+        return recovered
 
     def apply_configured(self, configured: Sequence[PeerSettings], *, now: datetime) -> int:
         """Add peers listed in ``federation.toml`` that the registry does not have yet.
@@ -241,19 +384,24 @@ class PeerService:
                     for h in rows
                     if h.peer_did == peer.did
                 ]
-                report.append(
-                    {
-                        "did": peer.did,
-                        "name": peer.name,
-                        "baseUrl": peer.base_url,
-                        "trusted": peer.trusted,
-                        "untrustedReason": peer.untrusted_reason,
-                        "didDocumentAgeSeconds": int((now - stored[1]).total_seconds())
-                        if stored
-                        else None,
-                        "resources": resources,
+                entry: dict[str, object] = {
+                    "did": peer.did,
+                    "name": peer.name,
+                    "baseUrl": peer.base_url,
+                    "trusted": peer.trusted,
+                    "untrustedReason": peer.untrusted_reason,
+                    "didDocumentAgeSeconds": int((now - stored[1]).total_seconds())
+                    if stored
+                    else None,
+                    "resources": resources,
+                    "pendingKeys": sorted(peer.repinned_keys),
+                }
+                if peer.recovered_at is not None:
+                    entry["recovery"] = {
+                        "at": format_datetime(peer.recovered_at),
+                        "detail": peer.recovery_note,
                     }
-                )
+                report.append(entry)
         return report
 
     def peers(self) -> list[PeerRecord]:
@@ -284,6 +432,28 @@ class PeerService:
                 return peer
         return None
 
+    def announcement_keys(self, did: str, now: datetime) -> PeerKeys:
+        """The keys that may sign a peer's key announcement.
+
+        A trusted peer's keys as :meth:`peer_keys` gives them. A peer untrusted only because
+        its last DID document listed keys nobody had vouched for still speaks with the
+        keys of the document accepted before (the keys this node still pins), so that the
+        announcement it missed can lift that distrust; every other untrusted peer is
+        refused.
+
+        Raises:
+            UnresolvableVerificationMethodError: Unknown, untrusted (for another reason) or
+                stale peer.
+        """
+        with self._db.read() as conn:
+            peer = repo.get_peer(conn, did)
+        if peer is None or peer.trusted or not recoverable(peer):
+            return self.peer_keys(did, now)
+        state = self._trust.current().peers.get(did)
+        if state is None or state.did_document_fetched_at is None:
+            return self.peer_keys(did, now)
+        return _peer_keys(did, state)
+
     def peer_keys(self, did: str, now: datetime) -> PeerKeys:
         """The keys of a trusted peer with a fresh DID document, as the trust snapshot holds them.
 
@@ -295,18 +465,7 @@ class PeerService:
             UnresolvableVerificationMethodError: Unknown, untrusted or stale peer.
         """
         peer = SnapshotResolver(self._trust.current(), now=now).trusted_peer(did)
-        return PeerKeys(
-            did=did,
-            keys={
-                vm_id: PeerKey(
-                    vm_id=vm_id,
-                    multibase=key.multibase,
-                    relationships=key.relationships,
-                    revoked=key.compromised_since,
-                )
-                for vm_id, key in peer.keys.items()
-            },
-        )
+        return _peer_keys(did, peer)
 
     def resolve_verification_method(
         self, vm_id: str, *, at: datetime | None = None

@@ -5,8 +5,14 @@ trusted peer's ``POST /federation/events``, signed with the node's current key (
 ``authentication``). Sending runs on a small thread pool so a slow peer never delays the
 status change; the scheduled pull is the fallback when a push is lost.
 
+Key announcements (``KeyRotated``) are sent by :mod:`node.federation.rotation`, one peer at
+a time and synchronously, so that a 2xx answer counts as the peer's acknowledgement.
+
 Receiving: the request signature, key (a trusted peer's authentication key), freshness and
 nonce are checked before anything changes; then the named status list is refetched at once.
+A ``KeyRotated`` event holds the new key as pending; it is also accepted from a peer
+untrusted only for keys it had not announced (which it may lift), and never names a key
+reported compromised.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from node.services.status import StatusChange
 from node.storage import federation_repo as repo
 from node.storage.db import Database
 from node.storage.documents import serialize_document
+from node.storage.federation_repo import PeerRecord
 from registry.events import (
     AcceptedEvent,
     FederationEvent,
@@ -40,6 +47,7 @@ from registry.events import (
     remember_nonce,
 )
 from registry.http_signatures import (
+    RequestSignatureError,
     new_nonce,
     sign_request,
     verify_request,
@@ -108,26 +116,27 @@ class PushService:
             if peer.trusted:
                 self._pool.submit(self._send, peer.base_url, peer.ca_bundle, event)
 
-    def announce_key_rotation(self, previous: SigningKey, new_key: str) -> list[str]:
-        """Tell every trusted peer about a new key, signed with the key they still trust.
+    def send_key_announcement(
+        self, peer: PeerRecord, *, new_key: str, start: datetime, signer: SigningKey
+    ) -> str | None:
+        """Announce ``new_key`` to one peer, signed by a key the peer still pins.
 
-        The event (``KeyRotated`` with ``newKey``) is signed by ``previous``: peers hold it
-        under ``authentication`` in their cached copy of this node's DID document, so they
-        can check the announcement before they accept the new key at their next sync.
-        Synchronous; returns the DIDs of the peers that accepted it.
+        The event (``KeyRotated`` with ``newKey``, ``occurredAt`` = the key's start) is
+        signed by ``signer``, which the peer holds under ``authentication`` in its copy of
+        this node's DID document. Synchronous: a 2xx answer means the peer recorded the key
+        as pending (its acknowledgement).
+
+        Returns:
+            None when the peer acknowledged; otherwise why not.
         """
         event = FederationEvent(
             type=FederationEventType.KEY_ROTATED,
             issuer=self._identity.did,
             id=f"urn:uuid:{uuid.uuid4()}",
-            occurred_at=self._clock().replace(microsecond=0),
+            occurred_at=start.replace(microsecond=0),
             extensions={"newKey": new_key},
         )
-        return [
-            peer.did
-            for peer in self._peers.peers()
-            if peer.trusted and self._post_event(peer.base_url, peer.ca_bundle, event, previous)
-        ]
+        return self._post(peer.base_url, peer.ca_bundle, event, signer)
 
     def _send(self, base_url: str, ca_bundle: str | None, event: FederationEvent) -> None:
         try:
@@ -141,6 +150,12 @@ class PushService:
         self, base_url: str, ca_bundle: str | None, event: FederationEvent, signer: SigningKey
     ) -> bool:
         """Sign ``event`` with ``signer`` and POST it to a peer; False (logged) on failure."""
+        return self._post(base_url, ca_bundle, event, signer) is None
+
+    def _post(
+        self, base_url: str, ca_bundle: str | None, event: FederationEvent, signer: SigningKey
+    ) -> str | None:
+        """Sign ``event`` with ``signer`` and POST it to a peer; the failure (logged) or None."""
         url = base_url + EVENTS_PATH
         try:
             body, headers = build_signed_event(
@@ -149,8 +164,8 @@ class PushService:
             self._fetcher.post(url, body=body, headers=headers, ca_bundle=ca_bundle)
         except TrustlaneError as e:
             log.warning("push of %s to %s failed: %s", event.type.value, url, e.diagnostics())
-            return False
-        return True
+            return e.diagnostics()
+        return None
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait (bounded) for queued pushes; used at shutdown and in tests."""
@@ -227,13 +242,15 @@ class PushService:
             MalformedInputError: The event is malformed or names a list of another issuer.
         """
         now = self._clock()
+        # A peer untrusted only for keys it had not announced to us may still announce them
+        # (recovery); the check below keeps every other event to trusted peers.
         accepted = accept_event(
             method="POST",
             url=self._base_url + EVENTS_PATH,
             headers=headers,
             body=body,
             resolve_key=authentication_key_resolver(
-                lambda did: self._peers.peer_keys(did, now), at=now
+                lambda did: self._peers.announcement_keys(did, now), at=now
             ),
             nonces=self._nonces,
             now=now,
@@ -241,6 +258,13 @@ class PushService:
             nonce_ttl=timedelta(seconds=self._settings.nonce_ttl_seconds),
         )
         event = accepted.event
+        if event.type is not FederationEventType.KEY_ROTATED:
+            try:
+                self._peers.peer_keys(event.issuer, now)
+            except TrustlaneError as e:
+                raise RequestSignatureError(
+                    f"{event.issuer} is not trusted: {e.message}", code="UNKNOWN_KEY"
+                ) from e
         if event.type is FederationEventType.STATUS_LIST_UPDATED:
             url = event.status_list_credential or ""
             peer = self._peers.peer_for_url(url)
@@ -257,8 +281,16 @@ class PushService:
                     "KeyRotated needs newKey (a Multikey)", code="INVALID_EVENT"
                 )
             PublicKey.from_multibase(new_key)  # an Ed25519 Multikey, or InvalidKeyError
-            # Signed by a pinned authentication key of this peer: the new key may join at the
-            # next sync, and may sign nothing dated before the announcement.
+            known = self._peers.announcement_keys(event.issuer, now)
+            if any(k.multibase == new_key and k.revoked for k in known.keys.values()):
+                # A key reported compromised is never accepted as a rotation.
+                raise MalformedInputError(
+                    f"{new_key} is reported compromised by {event.issuer}", code="KEY_COMPROMISED"
+                )
+            # Signed by a pinned authentication key of this peer: the new key is held as
+            # pending until a DID document lists it (at any later sync), and may sign nothing
+            # dated before its start. If the peer was untrusted only for this key, the
+            # document refused for it is accepted now (a recovery).
             self._peers.repin(
                 event.issuer,
                 frozenset({new_key}),

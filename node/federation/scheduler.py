@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from credentials.errors import TrustlaneError
 from node.federation.agreements import AgreementService
 from node.federation.cosigning import Cosigning
+from node.federation.rotation import KeyRotation
 from node.federation.sync import PeerSync, SyncOutcome
 from node.storage import federation_repo as repo
 from node.storage.db import Database
@@ -64,6 +65,7 @@ def run_sync_once(
     owner: str,
     agreements: AgreementService | None = None,
     cosigning: Cosigning | None = None,
+    rotation: KeyRotation | None = None,
 ) -> list[SyncOutcome] | None:
     """Sync every due peer if this process wins the lock; None when another one did.
 
@@ -77,6 +79,9 @@ def run_sync_once(
         owner: This worker (host and process), recorded with the lock.
         agreements: Also pull the peers' copies of open agreements.
         cosigning: Also have partners cosign this log and watch theirs for split views.
+        rotation: Also re-send key announcements that peers have not acknowledged (first,
+            so that a peer that missed a rotation trusts this node again before the round),
+            and rotate the key when the rotation policy says so.
 
     Returns:
         What the round did, or None when another worker holds the lock.
@@ -84,7 +89,10 @@ def run_sync_once(
     with db.write() as conn:
         if not repo.acquire_job_lock(conn, JOB_LOCK, owner, interval * LOCK_SHARE):
             return None
-    outcomes = peers.sync_all(now)
+    outcomes: list[SyncOutcome] = []
+    if rotation is not None:
+        outcomes += rotation.scheduled(now)
+    outcomes += peers.sync_all(now)
     if agreements is not None:
         outcomes += sync_agreements(peers, agreements)
     if cosigning is not None:
@@ -101,6 +109,7 @@ def start_scheduler(
     *,
     agreements: AgreementService | None = None,
     cosigning: Cosigning | None = None,
+    rotation: KeyRotation | None = None,
     interval_seconds: int,
     jitter_seconds: int,
     clock: Callable[[], datetime],
@@ -119,6 +128,7 @@ def start_scheduler(
                 owner=owner,
                 agreements=agreements,
                 cosigning=cosigning,
+                rotation=rotation,
             )
         except TrustlaneError as e:
             log.error("sync round failed: %s", e.diagnostics())

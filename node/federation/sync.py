@@ -17,14 +17,19 @@ from credentials.strict_json import JSONObject, loads_object
 from credentials.verification import get_credential_verification_result
 from federation_config.federation import SyncSettings
 from node.federation.fetcher import Fetcher
-from node.federation.peers import PeerService
+from node.federation.peers import PeerService, store_accepted_document
 from node.federation.refetch import DID_DOCUMENT_PREFIX
 from node.services.audit import record_event
 from node.storage import federation_repo as repo
 from node.storage.db import Database
 from node.storage.documents import serialize_document
 from node.storage.federation_repo import PeerRecord, PeerStatusListRecord
-from registry.peer_keys import accept_first_contact, accept_key_change, parse_did_document
+from registry.peer_keys import (
+    KeyChangeRejectedError,
+    accept_first_contact,
+    accept_key_change,
+    parse_did_document,
+)
 from registry.pipeline import LIST_ID
 from registry.status_list import parse_status_list_credential
 
@@ -129,14 +134,30 @@ class PeerSync:
                 return SyncOutcome(peer.did, "did_document", False, "peer removed")
             peer = locked
             stored = repo.get_did_document(conn, peer.did)
+            old = None
+            text = serialize_document(document)
             try:
                 if stored is None:
                     accept_first_contact(fetched, peer.pinned_keys)
                 else:
                     old = parse_did_document(loads_object(stored[0]), peer.did)
+                    # Pending keys (announced or re-pinned, at any earlier time) vouch.
                     accept_key_change(old, fetched, repinned=peer.repinned_keys)
             except TrustlaneError as e:
-                repo.set_trust(conn, peer.did, trusted=False, reason=e.diagnostics())
+                # Refused only for keys nobody vouched for yet: keep the document, so that
+                # the announcement of those keys (signed by a key still pinned) can accept
+                # it at once. Any other fault keeps the peer untrusted until a re-pin.
+                rejected = None
+                if isinstance(e, KeyChangeRejectedError) and e.unannounced:
+                    rejected = (text, now)
+                repo.set_trust(
+                    conn,
+                    peer.did,
+                    trusted=False,
+                    reason=e.diagnostics(),
+                    code=e.code,
+                    rejected=rejected,
+                )
                 record_event(
                     conn,
                     now=now,
@@ -147,14 +168,8 @@ class PeerSync:
                 )
                 repo.record_failure(conn, peer.did, "did_document", e.diagnostics(), now, now)
                 return SyncOutcome(peer.did, "did_document", False, e.diagnostics())
-            repo.save_did_document(conn, peer.did, serialize_document(document), now)
-            repo.set_trust(
-                conn,
-                peer.did,
-                trusted=True,
-                reason=None,
-                pinned_keys=fetched.all_fingerprints(),
-                repinned_keys=frozenset(),
+            store_accepted_document(
+                conn, peer=peer, old=old, new=fetched, document=text, fetched_at=now, now=now
             )
             repo.record_success(conn, peer.did, "did_document", now)
         return SyncOutcome(peer.did, "did_document", True, "DID document accepted")

@@ -86,17 +86,29 @@ class NodeIdentity:
         """
         for record in self.keys():
             if record.is_current:
-                key = self._keystore.load(record.kid)
-                return SigningKey(
-                    kid=record.kid,
-                    key=key,
-                    did_web_vm=f"{self.did}#{record.kid}",
-                    did_key_vm=key.public_key.verification_method_id,
-                )
+                return self.signing_key(record.kid)
         raise RuntimeError("the node has no current signing key; run 'trustlane node init'")
 
+    def signing_key(self, kid: str) -> SigningKey:
+        """The key ``kid`` from the key store (for announcements signed by an earlier key).
+
+        Raises:
+            KeyStoreError: The key store has no such key.
+        """
+        key = self._keystore.load(kid)
+        return SigningKey(
+            kid=kid,
+            key=key,
+            did_web_vm=f"{self.did}#{kid}",
+            did_key_vm=key.public_key.verification_method_id,
+        )
+
     def add_key(self, *, now: datetime, actor: str, make_current: bool) -> str:
-        """Generate a key in the key store, record it, optionally make it current."""
+        """Generate a key in the key store, record it, optionally make it current.
+
+        A key not made current is *pending*: recorded, but out of the DID document until
+        :meth:`publish` (partners are told about it first: two-phase rotation).
+        """
         existing = {r.kid for r in self.keys()} | set(self._keystore.kids())
         n = len(existing) + 1
         while f"key-{n}" in existing:
@@ -113,10 +125,28 @@ class NodeIdentity:
                 actor=actor,
                 action="key.added",
                 target=kid,
-                details={"publicKeyMultibase": key.public_key.multibase, "current": make_current},
+                details={
+                    "publicKeyMultibase": key.public_key.multibase,
+                    "current": make_current,
+                    "pending": not make_current,
+                },
             )
         self.forget_cache()
         return kid
+
+    def publish(self, kid: str, *, now: datetime, actor: str) -> None:
+        """Make the pending key ``kid`` current: it joins the DID document, the old one retires.
+
+        Raises:
+            ValueError: No such key, or it is compromised.
+        """
+        with self._db.write() as conn:
+            record = next((r for r in keys_repo.list_keys(conn) if r.kid == kid), None)
+            if record is None or record.compromised_since is not None:
+                raise ValueError(f"{kid} is not a key that can be published")
+            keys_repo.set_current(conn, kid, now)
+            record_event(conn, now=now, actor=actor, action="key.published", target=kid, details={})
+        self.forget_cache()
 
     def revoke_key(self, kid: str, *, since: datetime, now: datetime, actor: str) -> bool:
         """Mark ``kid`` compromised since ``since``; False when there is no such key."""
@@ -148,6 +178,8 @@ class NodeIdentity:
         # Never from the cache: a worker that served a document without a compromise another
         # process just recorded would look to partners like a withdrawn revocation.
         for record in self.keys(fresh=True):
+            if record.pending:
+                continue  # announced to partners, not published yet
             vm_id = f"{self.did}#{record.kid}"
             method: dict[str, Any] = {
                 "id": vm_id,

@@ -154,8 +154,10 @@ class TrustSnapshotSource:
                 relationships=OWN_RELATIONSHIPS,
                 not_before=k.created_at,
                 compromised_since=k.compromised_since,
+                not_after=k.retired_at,
             )
             for k in keys
+            if not k.pending  # announced to partners, not published: signs nothing yet
         }
         starts = {(r.peer_did, r.multibase): r for r in records}
         peer_states = {}
@@ -180,6 +182,7 @@ class TrustSnapshotSource:
                             relationships=key.relationships,
                             not_before=record.not_before,
                             compromised_since=key.revoked,
+                            not_after=record.not_after,
                         )
             peer_states[peer.did] = PeerState(
                 did=peer.did,

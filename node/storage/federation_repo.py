@@ -50,10 +50,12 @@ __all__ = [
     "list_peers",
     "put_mra",
     "record_failure",
+    "record_recovery",
     "record_success",
     "remember_nonce",
     "save_did_document",
     "save_status_list",
+    "set_pending_keys",
     "set_trust",
     "status_list_at",
     "status_list_urls",
@@ -73,6 +75,13 @@ class PeerRecord:
     trusted: bool
     untrusted_reason: str | None
     added_at: datetime
+    # Why untrusted, as a code; the DID document refused only for unannounced keys (which a
+    # later announcement may vouch for) and when it was fetched; the last recovery.
+    untrusted_code: str | None = None
+    rejected_document: str | None = None
+    rejected_at: datetime | None = None
+    recovered_at: datetime | None = None
+    recovery_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,11 @@ def _peer(row: Row[Any]) -> PeerRecord:
         trusted=bool(m["trusted"]),
         untrusted_reason=m["untrusted_reason"],
         added_at=m["added_at"],
+        untrusted_code=m["untrusted_code"],
+        rejected_document=m["rejected_document"],
+        rejected_at=m["rejected_at"],
+        recovered_at=m["recovered_at"],
+        recovery_note=m["recovery_note"],
     )
 
 
@@ -184,15 +198,57 @@ def set_trust(
     reason: str | None,
     pinned_keys: frozenset[str] | None = None,
     repinned_keys: frozenset[str] | None = None,
+    code: str | None = None,
+    rejected: tuple[str, datetime] | None = None,
 ) -> None:
-    """Record whether a peer is trusted (and why not), optionally updating its pins."""
+    """Record whether a peer is trusted (and why not), optionally updating its pins.
+
+    Args:
+        conn: A write transaction.
+        did: The peer.
+        trusted: Whether it is trusted.
+        reason: Why not (None when trusted).
+        pinned_keys: New pins, if they change.
+        repinned_keys: New pending (announced or re-pinned) keys, if they change.
+        code: Why not, as an error code.
+        rejected: ``(document, fetched_at)`` of a DID document refused only for keys a
+            later announcement may vouch for; cleared unless given.
+    """
     mark_trust_changed(conn)
-    values: dict[str, Any] = {"trusted": trusted, "untrusted_reason": reason}
+    values: dict[str, Any] = {
+        "trusted": trusted,
+        "untrusted_reason": reason,
+        "untrusted_code": None if trusted else code,
+        "rejected_document": None if rejected is None else rejected[0],
+        "rejected_at": None if rejected is None else rejected[1],
+    }
     if pinned_keys is not None:
         values["pinned_keys"] = " ".join(sorted(pinned_keys))
     if repinned_keys is not None:
         values["repinned_keys"] = " ".join(sorted(repinned_keys))
     conn.execute(update(peers).where(peers.c.did == did).values(**values))
+
+
+def set_pending_keys(
+    conn: Connection, did: str, *, repinned_keys: frozenset[str], pinned_keys: frozenset[str]
+) -> None:
+    """Hold announced or re-pinned keys as pending (trust and its reason stay as they are)."""
+    mark_trust_changed(conn)
+    conn.execute(
+        update(peers)
+        .where(peers.c.did == did)
+        .values(
+            repinned_keys=" ".join(sorted(repinned_keys)),
+            pinned_keys=" ".join(sorted(pinned_keys)),
+        )
+    )
+
+
+def record_recovery(conn: Connection, did: str, *, at: datetime, note: str) -> None:
+    """Note that distrust of a peer was lifted by an announcement (shown in health)."""
+    conn.execute(
+        update(peers).where(peers.c.did == did).values(recovered_at=at, recovery_note=note)
+    )
 
 
 def get_did_document(conn: Connection, did: str) -> tuple[str, datetime] | None:

@@ -26,6 +26,14 @@ class KeyRecord:
     compromised_since: datetime | None
     is_current: bool
 
+    @property
+    def pending(self) -> bool:
+        """Announced to partners, not yet in the DID document (two-phase rotation).
+
+        Every key but a pending one has been current: it is current or retired.
+        """
+        return not self.is_current and self.retired_at is None
+
 
 @dataclass(frozen=True)
 class CredentialRecord:

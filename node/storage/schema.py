@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 __all__ = [
@@ -27,10 +28,14 @@ __all__ = [
     "aeo_import_keys",
     "audit_events",
     "audit_head",
+    "credential_nonces",
+    "credential_offers",
     "credentials",
     "devices",
     "event_nonces",
+    "identifier_links",
     "job_locks",
+    "key_announcements",
     "log_checkpoints",
     "log_entries",
     "log_hashes",
@@ -44,6 +49,8 @@ __all__ = [
     "peer_status_lists",
     "peers",
     "presentation_challenges",
+    "risk_decisions",
+    "risk_watch_list",
     "split_view_alerts",
     "status_entries",
     "status_list_heads",
@@ -214,6 +221,14 @@ peers = Table(
     Column("trusted", Boolean, nullable=False, default=False),
     Column("untrusted_reason", Text),
     Column("added_at", UTCDateTime(), nullable=False),
+    # Migration 0013: why the peer is untrusted as a code (``KEY_CHANGE_REJECTED``, ...); the
+    # DID document refused only for keys an announcement may still vouch for, and when; the
+    # last time an announcement lifted that distrust, and what happened (for health).
+    Column("untrusted_code", String(64)),
+    Column("rejected_document", Text),
+    Column("rejected_at", UTCDateTime()),
+    Column("recovered_at", UTCDateTime()),
+    Column("recovery_note", Text),
 )
 
 # The last accepted DID document of each peer.
@@ -311,6 +326,8 @@ peer_key_records = Table(
     Column("not_before", UTCDateTime()),
     Column("recorded_at", UTCDateTime(), nullable=False),
     Column("actor", String(200), nullable=False),
+    # When the key stopped being the peer's current key (left ``authentication``), 0013.
+    Column("not_after", UTCDateTime()),
 )
 
 
@@ -347,6 +364,43 @@ presentation_challenges = Table(
     Column("used_at", UTCDateTime()),
     Column("issued_by", String(200), nullable=False),
     Index("ix_presentation_challenges_expires_at", "expires_at"),
+)
+
+
+# --- credential offers (migration 0012) -----------------------------------------------------
+
+# OpenID4VCI pre-authorised code offers: one AEO credential for one trader. Codes, access
+# tokens and transaction codes are stored as SHA-256 hashes only. Redeeming the code and
+# spending the access token are each one conditional UPDATE, so replicas racing on one code
+# (or one token) let exactly one win.
+credential_offers = Table(
+    "credential_offers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("tx_code_hash", String(64), nullable=False),
+    Column("trader", String(200), nullable=False),
+    Column("source_credential_id", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("tx_attempts", Integer, nullable=False, default=0),
+    Column("redeemed_at", UTCDateTime()),
+    Column("access_token_hash", String(64), unique=True),
+    Column("access_expires_at", UTCDateTime()),
+    Column("issued_at", UTCDateTime()),
+    Column("credential_id", String(200)),
+    Index("ix_credential_offers_expires_at", "expires_at"),
+)
+
+# The c_nonce values of the nonce endpoint: single use (one conditional UPDATE), short-lived.
+credential_nonces = Table(
+    "credential_nonces",
+    metadata,
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Index("ix_credential_nonces_expires_at", "expires_at"),
 )
 
 
@@ -460,4 +514,77 @@ split_view_alerts = Table(
     Column("detail", Text, nullable=False),
     Column("known_checkpoint", Text, nullable=False),
     Column("conflicting_checkpoint", Text, nullable=False),
+)
+
+
+# --- risk (migration 0011) ------------------------------------------------------------------
+
+# Every risk decision this node made, with what it rests on (``document``: the JSON of the
+# stored assessment). ``seq`` orders the list (newest first) and pages it.
+risk_decisions = Table(
+    "risk_decisions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("declaration_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("policy_hash", String(80), nullable=False),
+    Column("assessed_at", UTCDateTime(), nullable=False),
+    Column("assessed_by", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Index("ix_risk_decisions_declaration_id", "declaration_id"),
+)
+
+# The administration's identifier crosswalk: links between two identifiers of one trader
+# (an EU EORI and the US MID it trades under). Each link is stored once, its two ends in
+# sorted order (``a`` < ``b``), so a link and its reverse are the same row.
+identifier_links = Table(
+    "identifier_links",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("scheme_a", String(16), nullable=False),
+    Column("value_a", String(70), nullable=False),
+    Column("scheme_b", String(16), nullable=False),
+    Column("value_b", String(70), nullable=False),
+    Column("note", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("scheme_a", "value_a", "scheme_b", "value_b"),
+    Index("ix_identifier_links_value_a", "value_a"),
+    Index("ix_identifier_links_value_b", "value_b"),
+)
+
+# The watch list: party identifiers (``kind`` party, with their scheme) and container
+# numbers (``kind`` container, scheme ``""``) under targeting.
+risk_watch_list = Table(
+    "risk_watch_list",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("scheme", String(16), nullable=False),
+    Column("value", String(70), nullable=False),
+    Column("reason", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("kind", "scheme", "value"),
+)
+
+
+# --- key rotation (migration 0013) --------------------------------------------------------------
+
+# Per new key and peer: the announcement of a two-phase rotation, who acknowledged it, and
+# when to send it again (the scheduler re-sends until the peer acknowledges).
+key_announcements = Table(
+    "key_announcements",
+    metadata,
+    Column("kid", String(64), ForeignKey("node_keys.kid"), primary_key=True),
+    Column("peer_did", String(400), primary_key=True),
+    # The key that was current when the rotation began: the one the peer still pins.
+    Column("signer_kid", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("acknowledged_at", UTCDateTime()),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_attempt_at", UTCDateTime()),
+    Column("last_error", Text),
+    Column("next_attempt", UTCDateTime()),
 )

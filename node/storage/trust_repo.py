@@ -20,6 +20,7 @@ from node.storage.schema import peer_key_records, trust_generation
 __all__ = [
     "PeerKeyRecord",
     "bump_generation",
+    "end_peer_key",
     "list_peer_key_records",
     "mark_trust_changed",
     "read_generation",
@@ -40,6 +41,8 @@ class PeerKeyRecord:
     not_before: datetime | None
     recorded_at: datetime
     actor: str
+    # When the key stopped being the peer's current key (seen leaving ``authentication``).
+    not_after: datetime | None = None
 
 
 def mark_trust_changed(conn: Connection) -> None:
@@ -105,6 +108,26 @@ def record_peer_key(
     return True
 
 
+def end_peer_key(conn: Connection, *, peer_did: str, multibase: str, at: datetime) -> bool:
+    """Record when a peer key stopped being current, unless an end is recorded already.
+
+    Returns:
+        True when the end was recorded now.
+    """
+    result = conn.execute(
+        update(peer_key_records)
+        .where(
+            (peer_key_records.c.peer_did == peer_did)
+            & (peer_key_records.c.multibase == multibase)
+            & peer_key_records.c.not_after.is_(None)
+        )
+        .values(not_after=at)
+    )
+    if result.rowcount:
+        mark_trust_changed(conn)
+    return bool(result.rowcount)
+
+
 def _record(row: Any) -> PeerKeyRecord:
     m = row._mapping
     return PeerKeyRecord(
@@ -114,6 +137,7 @@ def _record(row: Any) -> PeerKeyRecord:
         not_before=m["not_before"],
         recorded_at=m["recorded_at"],
         actor=m["actor"],
+        not_after=m["not_after"],
     )
 
 

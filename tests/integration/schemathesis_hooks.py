@@ -35,6 +35,8 @@ _NODE_ISSUER = r"issuer must be this node \(did:web:[^)]+\) or its did:key \(did
 _NOT_VERIFIED: Reason = (422, None, "")
 
 REASONS: dict[str, tuple[Reason, ...]] = {
+    # Stored state: only a code this node issued (with its PIN) buys an access token.
+    "POST /token": ((400, "invalid_grant", r"unknown pre-authorized_code"),),
     "POST /credentials/issue": (
         (400, "INVALID_ISSUER", _NODE_ISSUER),  # this node's own DIDs
         (400, "DUPLICATE_ID", r"credential id .* is already used"),  # stored state
@@ -108,6 +110,23 @@ REASONS: dict[str, tuple[Reason, ...]] = {
             (422, "DEVICE_PROOF"),
         )
     ),
+    "POST /risk/assess": (
+        # The declaration's value rules (ISO 6346 check digits, HS chapters 00 and 77, party
+        # identifiers per scheme, control characters, repeated identifiers) and Python's
+        # reading of the schema's patterns: a 422 naming each problem.
+        (422, "SCHEMA_VALIDATION_ERROR", r"(?s).*"),
+        # The presentation counts only for the declaration's consignment, at its port of
+        # discharge, for this node; JSON Schema counts 1.0 as an integer.
+        (400, "INVALID_OPTIONS", r"presentation\.options\.(?:consignment|port) must be the .*"),
+        (400, "INVALID_OPTIONS", r"presentation\.options\.domain must be this node's origin .*"),
+        (400, "INVALID_OPTIONS", r"attestations\[\d+\]\.options\.minWitnesses must be .*"),
+    ),
+    "POST /identifiers": (
+        # Each scheme's own shape (EORI, MID, CTPAT, LEI) and a link of an identifier to
+        # itself; a link already stored is a documented 409.
+        (400, "INVALID_PARTY_IDENTIFIER", r".*"),
+        (400, "INVALID_LINK", r".* cannot be linked to itself"),
+    ),
     "POST /mras": (
         (400, "SCHEMA_VALIDATION_ERROR", "|".join(MRA_RULES)),
         # JSON Schema counts 456.0 as an integer; the node wants an integer literal.
@@ -131,6 +150,8 @@ REASONS: dict[str, tuple[Reason, ...]] = {
 def _problem(body: Any) -> tuple[str | None, str, list[str]]:
     if not isinstance(body, dict):
         return None, "", []
+    if "error" in body and "code" not in body:  # the OAuth error shape (RFC 6749 §5.2)
+        return str(body["error"]), str(body.get("error_description", "")), []
     errors = body.get("errors")
     messages = [str(e.get("message", "")) for e in (errors if isinstance(errors, list) else [])]
     return body.get("code"), str(body.get("detail", "")), messages

@@ -38,6 +38,8 @@ from openapi_check import (
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "node" / "openapi.json"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 PATH_ITEM_KEYS = HTTP_METHODS | {"summary", "description", "servers", "parameters", "$ref"}
+# The OpenID4VCI token and credential endpoints answer refusals as OAuth errors.
+OAUTH_PATHS = frozenset({"/token", "/credential"})
 V2 = "https://www.w3.org/ns/credentials/v2"
 ISSUE_OPTIONS = {"credentialStatus": {"type": "BitstringStatusListEntry"}}
 
@@ -206,7 +208,9 @@ def test_operations_are_well_formed() -> None:
                     problem = "application/problem+json" in response["content"]
                     # C2SP tlog-witness: a 409 names the size held as text/x.tlog.size.
                     witness_size = (path, status) == ("/add-checkpoint", "409")
-                    assert problem or status == "422" or witness_size, f"{where} {status}"
+                    # OAuth endpoints refuse in the OAuth error shape (RFC 6749 §5.2).
+                    oauth = path in OAUTH_PATHS and status in ("400", "401")
+                    assert problem or status == "422" or witness_size or oauth, f"{where} {status}"
     assert len(operation_ids) == len(set(operation_ids)), "operationId must be unique"
     for name, response in doc["components"]["responses"].items():
         schema = response["content"]["application/problem+json"]["schema"]

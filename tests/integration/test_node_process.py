@@ -172,9 +172,11 @@ def test_issue_revoke_restart_rotate_compromise(
         assert node.stop() == 0, node.log_tail()
 
         # -- key rotation from the CLI while stopped ------------------------------------
-        rotated = node.cli("rotate-key")
+        rotated = node.cli("rotate-key", "--json")
         assert rotated.returncode == 0, rotated.stderr
-        assert '"key-2"' in rotated.stdout
+        rotation = json.loads(rotated.stdout)
+        assert rotation["current"] == "key-2" and rotation["published"] is True, rotation
+        assert rotation["acknowledgedBy"] == [] and rotation["notAcknowledgedBy"] == []
         node.start(workers=2)
         new_vc = _issue(node)
         assert new_vc["proof"]["verificationMethod"].endswith("#key-2")

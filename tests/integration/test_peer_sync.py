@@ -269,10 +269,9 @@ def _rotate(node: NodeServices) -> tuple[Any, str]:
 
 def test_announced_key_rotation_is_accepted(net: Any) -> None:
     _, eu, us, jp = net
-    previous, new_key = _rotate(eu)
-    assert sorted(eu.push.announce_key_rotation(previous, new_key)) == sorted(
-        [us.identity.did, jp.identity.did]
-    )
+    report = eu.rotation.rotate(actor="test", ack_timeout=0)
+    assert sorted(report.acknowledged) == sorted([us.identity.did, jp.identity.did])
+    assert report.published and report.unacknowledged == {}
     # Each peer checked the announcement, accepted the new key and stayed trusted.
     for node in (us, jp):
         health = _health(node, eu.identity.did)
@@ -289,8 +288,9 @@ def test_a_sync_that_read_the_peer_before_an_announcement_still_sees_it(net: Any
     _, eu, us, _ = net
     us.refetch.stop()  # no background fetch of EU's document: this sync is the first to see it
     stale = next(p for p in us.peers.peers() if p.did == eu.identity.did)
-    previous, new_key = _rotate(eu)
-    assert us.identity.did in eu.push.announce_key_rotation(previous, new_key)
+    report = eu.rotation.rotate(actor="test", ack_timeout=0)
+    assert us.identity.did in report.acknowledged
+    new_key = report.public_key
     assert new_key not in stale.repinned_keys  # what the sync read is out of date
     outcome = us.sync.sync_did_document(stale, datetime.now(UTC))
     assert outcome.ok, outcome.detail

@@ -656,3 +656,21 @@ def test_passphrase_file_round_trip_with_store(tmp_path: Path) -> None:
     store = KeyStore.create(tmp_path / "keys", passphrase, **FAST)
     key = store.generate("k", created_at=CREATED)
     assert KeyStore.open(tmp_path / "keys", PASSPHRASE).load("k") == key
+
+
+def test_derived_secrets_are_stable_per_store_and_purpose(store_dir: Path, tmp_path: Path) -> None:
+    store = make_store(store_dir)
+    secret = store.derive_secret("risk/random-selection/v1")
+    assert len(secret) == 32
+    reopened = KeyStore.open(store_dir, PASSPHRASE)
+    assert reopened.derive_secret("risk/random-selection/v1") == secret
+    assert store.derive_secret("risk/random-selection/v2") != secret
+    # Another store (another salt), same passphrase: an independent secret.
+    assert make_store(tmp_path / "other").derive_secret("risk/random-selection/v1") != secret
+    # Nothing of it is written anywhere in the store.
+    for path in store_dir.iterdir():
+        assert secret not in path.read_bytes()
+        assert base64.b64encode(secret) not in path.read_bytes()
+    for purpose in ("", "Risk", "a b", "x" * 65, "../x\n"):
+        with pytest.raises(ValueError, match="purpose"):
+            store.derive_secret(purpose)

@@ -228,8 +228,19 @@ def test_dump_round_trips_every_setting(tmp_path: Path) -> None:
         keepalive_seconds=1.0,
         server_threads=10,
         server_max_connections=64,
+        key_max_age_days=90,
+        key_publish_wait_seconds=600,
     )
     assert _round_trip(settings) == settings
+
+
+def test_keys_section_sets_the_rotation_policy(tmp_path: Path) -> None:
+    # Issue 14: [keys] max_age_days makes the scheduler rotate; without it, only by hand.
+    assert load(write(tmp_path), {}).key_max_age_days is None
+    settings = load(write(tmp_path, keys={"max_age_days": 90, "publish_wait_seconds": 120}), {})
+    assert (settings.key_max_age_days, settings.key_publish_wait_seconds) == (90, 120)
+    assert "keys.max_age_days must be in" in load_error(write(tmp_path, keys={"max_age_days": 0}))
+    assert "unknown key keys.max_age" in load_error(write(tmp_path, keys={"max_age": 90}))
 
 
 @settings(max_examples=50, deadline=None)

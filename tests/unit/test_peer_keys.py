@@ -147,6 +147,27 @@ def test_rotation_rejected(
         accept_key_change(keys(*old), keys(*new), announced=announced)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "unannounced"),
+    [
+        ([KEYS[0]], [KEYS[0], KEYS[1]], {KEYS[1]}),
+        ([KEYS[0]], [KEYS[0], KEYS[1], KEYS[2]], {KEYS[1], KEYS[2]}),
+        ([KEYS[0]], [KEYS[1]], set()),  # a swapped key: no announcement can help
+        ([KEYS[0], KEYS[1]], [KEYS[0]], set()),  # a removed key: neither
+    ],
+    ids=["one-new-key", "two-new-keys", "key-swapped", "key-removed"],
+)
+def test_rejection_names_the_keys_an_announcement_would_vouch_for(
+    old: list[str], new: list[str], unannounced: set[str]
+) -> None:
+    # Issue 14: a peer refused only for unannounced keys may recover when they are announced.
+    with pytest.raises(KeyChangeRejectedError) as caught:
+        accept_key_change(keys(*old), keys(*new))
+    assert caught.value.unannounced == unannounced
+    if unannounced:
+        assert accept_key_change(keys(*old), keys(*new), announced=unannounced)
+
+
 def test_revocation_cannot_be_withdrawn_or_moved_later() -> None:
     old = keys(KEYS[0], revoked={"key-1": "2026-11-29T00:00:00Z"})
     with pytest.raises(KeyChangeRejectedError, match="withdrawn"):

@@ -224,6 +224,15 @@ def _compromised_key1() -> TrustSnapshot:
     return snapshot(peers=_peer(keys=keys))
 
 
+def _retired_key1() -> TrustSnapshot:
+    # Issue 14: key-1 stopped being current at T0 + 2h (key-2 was published).
+    keys = dict(snapshot().peers[EU].keys)
+    keys[f"{EU}#key-1"] = dataclasses.replace(
+        keys[f"{EU}#key-1"], not_after=T0 + timedelta(hours=2)
+    )
+    return snapshot(peers=_peer(keys=keys))
+
+
 CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[], TrustSnapshot], str, str]] = [
     # Break 1: a proof by a compromised key fails whatever date it claims.
     (
@@ -240,6 +249,14 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Callable[[], TrustSnapshot]
         snapshot,
         "proof",
         "KEY_NOT_YET_VALID",
+    ),
+    # Issue 14: a retired key stays listed for what it signed, and signs nothing later.
+    (
+        "retired-key-signs-after-its-end",
+        lambda: credential(created=T0 + timedelta(hours=5)),
+        _retired_key1,
+        "proof",
+        "KEY_RETIRED",
     ),
     (
         "proof-from-the-future",
@@ -368,6 +385,13 @@ def test_each_break_withdraws_trust(
     assert outcome.benefits == frozenset() and outcome.agreement is None
     assert codes(outcome)[check][1] == code, outcome.to_dict()
     assert codes(outcome)[check][0] in ("fail", "unknown")
+
+
+def test_what_a_retired_key_signed_before_its_end_still_verifies() -> None:
+    # Signed at T0 + 1h, key-1 retired at T0 + 2h: the credential keeps its benefits.
+    outcome = verify_with_snapshot(credential(), _retired_key1(), now=NOW)
+    assert outcome.verified, outcome.to_dict()
+    assert outcome.benefits == {"reduced-examination"}
 
 
 def test_later_checks_are_not_run_when_the_proof_failed() -> None:
