@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["LOOPBACK", "DemoError", "DemoNode", "free_port"]
+__all__ = ["LOOPBACK", "DemoError", "DemoNode", "checked_cli", "free_port", "run_cli"]
 
 LOOPBACK = "127.0.0.1"
 _CLI_TIMEOUT = 120.0
@@ -47,17 +47,28 @@ def _environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLANE_")}
 
 
-def run_cli(*args: str, timeout: float = _CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = _CLI_TIMEOUT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``trustlane ARGS...`` in a child process (this interpreter, bounded)."""
     return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "node.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_environment(),
+        env={**_environment(), **(env or {})},
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def checked_cli(*args: str, who: str, env: dict[str, str] | None = None) -> str:
+    """Run ``trustlane ARGS...``; return its stdout, or raise with its last error line."""
+    done = run_cli(*args, env=env)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        raise DemoError(f"{who}: trustlane {args[0]} {args[1]}: {lines[-1]}")
+    return done.stdout
 
 
 @dataclass
@@ -97,11 +108,7 @@ class DemoNode:
 
     def cli(self, *args: str) -> str:
         """Run ``trustlane ARGS... --data-dir D`` and return its stdout; raise on failure."""
-        done = run_cli(*args, "--data-dir", str(self.data_dir))
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-            raise DemoError(f"{self.code}: trustlane {args[0]} {args[1]}: {lines[-1]}")
-        return done.stdout
+        return checked_cli(*args, "--data-dir", str(self.data_dir), who=self.code)
 
     def init(self, tls_cert: Path, tls_key: Path) -> None:
         """``node init`` over HTTPS, then ``node show --json`` for the key partners pin."""
@@ -125,8 +132,14 @@ class DemoNode:
         shown = json.loads(self.cli("node", "show", "--json"))
         self.key = _current_key(shown)
 
-    def write_federation(self, peers: list[DemoNode], *, interval: int) -> None:
-        """The node's ``federation.toml``: fast sync for a demo, push on, pinned peers."""
+    def write_federation(
+        self, peers: list[DemoNode], *, interval: int, policy: tuple[str, str]
+    ) -> None:
+        """Write the node's ``federation.toml``.
+
+        Fast sync for a demo, push on, its risk policy (a bundled one: id and version), and
+        the pinned peers.
+        """
         lines = [
             "[federation]",
             f'name = "trustlane demo ({self.name})"',
@@ -137,6 +150,9 @@ class DemoNode:
             "timeout_seconds = 5",
             "[push]",
             "enabled = true",
+            "[risk]",
+            f'policy_id = "{policy[0]}"',
+            f'version = "{policy[1]}"',
         ]
         for peer in peers:
             lines += [

@@ -25,6 +25,7 @@ from credentials.model import VC_V2_CONTEXT
 from credentials.signing import sign_presentation
 from node.demo.nodes import DemoError, DemoNode, run_cli
 from node.demo.tls import DemoCA
+from node.demo.trader import Wallet
 from scan_attestation.adapters import parse_scan
 from scan_attestation.attestation import build_scan_attestation, sign_as_device
 
@@ -36,7 +37,16 @@ JP_PORT = "JPTYO"
 CONTAINERS = ("YMLU3030933", "CSQU3054383")
 CONSIGNMENT = "6DE123456789012-DEMO-0001"
 OTHER_CONSIGNMENT = "6US987654321-DEMO-0002"
+TRADER_NAME = "Beispiel Logistik GmbH"
+TRADER_EORI = "DE123456789012345"
+TRADER_MID = "DEBEILOG1234HAM"
 BENEFITS = ["origin-scan-recognised", "priority-processing", "reduced-examination"]
+# The risk policy each node applies (bundled examples in federation_config/risk/).
+POLICIES = {
+    "eu": ("eu-aeo-default", "2026.1"),
+    "us": ("us-ctpat-default", "2026.1"),
+    "jp": ("jp-aeo-default", "2026.1"),
+}
 PROPAGATION_LIMIT = 30.0  # seconds the demo waits for a revocation to reach US
 
 
@@ -81,6 +91,11 @@ class Federation:
             node.data_dir.mkdir(mode=0o700, exist_ok=True)
         return cls(root, ca, nodes)
 
+    @property
+    def ca_bundle(self) -> Path:
+        """The CA bundle every party trusts for the nodes' TLS."""
+        return self.root / "demo-ca.pem"
+
     def stop(self) -> None:
         """Stop every node (safe to call twice)."""
         for node in self.nodes.values():
@@ -97,7 +112,7 @@ class Story:
         self.eu = federation.nodes["eu"]
         self.us = federation.nodes["us"]
         self.jp = federation.nodes["jp"]
-        self.trader = PrivateKey.generate()
+        self.wallet = Wallet(federation.root / "trader-wallet", federation.ca_bundle)
         self.credential: dict[str, Any] = {}
         self.bundles: list[dict[str, Any]] = []
         self._last_request: dict[str, Any] = {}
@@ -142,7 +157,7 @@ class Story:
             self.say(f"       key {node.key}  at {node.base_url}")
         peers = {"eu": [self.us, self.jp], "us": [self.eu], "jp": [self.eu]}
         for code, node in self.fed.nodes.items():
-            node.write_federation(peers[code], interval=5)
+            node.write_federation(peers[code], interval=5, policy=POLICIES[code])
         started = time.monotonic()
         for node in self.fed.nodes.values():
             node.start()
@@ -184,15 +199,27 @@ class Story:
         return Row("agreements", True, "EU-US and EU-JP active; none US-JP")
 
     def grant_credential(self) -> Row:
-        """EU issues an AEOF credential to the trader's holder key."""
-        subject = _eu_trader(self.trader.public_key.did)
-        self.credential = self.eu.call("POST", "/aeo-credentials", {"credentialSubject": subject})[
-            1
-        ]["verifiableCredential"]
-        self.say(f"   {subject['legalName']}, EORI {subject['identifiers'][0]['value']}")
-        self.say(f"   holder {self.trader.public_key.did}")
-        self.say(f"   credential {self.credential['id']} ({subject['level']})")
-        return Row("credential", True, f"AEOF credential for {subject['legalName']}")
+        """EU imports its AEO register, offers the trader a credential, the wallet redeems it."""
+        register = self.fed.root / "eu-aeo-register.csv"
+        register.write_text(_register_csv(), encoding="utf-8")
+        imported = json.loads(self.eu.cli("aeo", "import", str(register), "--json"))
+        self.say(f"   EU imports its AEO register: {imported.get('issued', '?')} traders")
+        offer = json.loads(self.eu.cli("aeo", "offer", f"EORI:{TRADER_EORI}", "--json"))
+        self.say(
+            f"   EU offers {TRADER_NAME} a credential (offer {offer['id'][:8]}..., "
+            f"expires {offer['expires']});"
+        )
+        self.say("       the PIN goes by a second channel (letter, SMS)")
+        holder = self.wallet.init()
+        self.say(f"   the trader's wallet makes its key: {holder}")
+        self.credential = self.wallet.receive(
+            self.eu.base_url, offer["credentialOfferUrl"], offer["txCode"]
+        )
+        subject = self.credential["credentialSubject"]
+        bound = subject["id"] == holder
+        self.say(f"   wallet received {self.credential['id']} ({subject['level']}),")
+        self.say(f"       issued to the wallet's key: {bound}")
+        return Row("credential", bound, f"{subject['level']} credential in the trader's wallet")
 
     def scan(self) -> Row:
         """Two EU devices scan the containers; EU logs them; US and JP cosign the log."""
@@ -224,34 +251,60 @@ class Story:
         return Row("scans", ok, f"2 scans logged, cosigned by {len(witnesses)} witnesses")
 
     def present_at_us(self) -> Row:
-        """The trader answers a US challenge for one consignment; scans checked."""
+        """The trader answers a US challenge; the US risk core decides with that evidence."""
         self._prime(self.us, self.credential)
-        request = self._presentation(self.us, self.trader, self.credential, CONSIGNMENT, US_PORT)
-        self._last_request = request
-        status, result = self.us.call("POST", "/presentations/verify", request, expect=(200, 422))
-        benefits = result.get("benefits", [])
-        self.say(f"   US verified the presentation: {result.get('verified')}")
-        self.say(f"   benefits for consignment {CONSIGNMENT}: {', '.join(benefits) or 'none'}")
-        for bundle in self.bundles:
-            answer = self.us.call(
-                "POST", "/attestations/verify", {"bundle": bundle, "options": {"minWitnesses": 1}}
-            )[1]
-            self.say(
-                f"   origin scan {bundle['attestation']['id'][-12:]}: "
-                f"{'verified' if answer['verified'] else 'NOT verified'}"
-            )
-        ok = status == 200 and bool(benefits)
-        return Row("presentation", ok, f"benefits: {', '.join(benefits) or 'none'}")
+        link = {
+            "identifier": {"scheme": "EORI", "value": TRADER_EORI},
+            "linked": {"scheme": "MID", "value": TRADER_MID},
+            "note": "EU-US MRA identifier mapping",
+        }
+        self.us.call("POST", "/identifiers", link)
+        self.say(f"   US crosswalk: EORI {TRADER_EORI} is MID {TRADER_MID} (CBP targets the MID)")
+        issued = self.us.call("POST", "/challenges", {"consignment": CONSIGNMENT, "port": US_PORT})[
+            1
+        ]
+        self.say(f"   US officer's client asks for a challenge for {CONSIGNMENT} at {US_PORT}")
+        vp = self.wallet.present(
+            CONSIGNMENT,
+            US_PORT,
+            issued["challenge"],
+            issued["domain"],
+            self.fed.root / "presentation-uslax.json",
+        )
+        self.say("   the trader's wallet signs a presentation for it; it goes with the declaration")
+        options = {k: issued[k] for k in ("challenge", "domain", "consignment", "port")}
+        self._last_request = {
+            "declaration": _declaration(),
+            "presentation": {"verifiablePresentation": vp, "options": options},
+            "attestations": [
+                {"bundle": bundle, "options": {"minWitnesses": 1}} for bundle in self.bundles
+            ],
+        }
+        assessment = self.us.call("POST", "/risk/assess", self._last_request)[1]
+        decision = assessment["decision"]
+        self._show_decision(assessment)
+        benefits = decision.get("benefitsApplied", [])
+        ok = decision["channel"] == "release" and bool(benefits)
+        return Row(
+            "risk decision",
+            ok,
+            f"{decision['channel']} (score {decision['score']}), benefits {', '.join(benefits)}",
+        )
 
     def replay(self) -> Row:
-        """The same presentation again: the challenge is spent."""
-        status, result = self.us.call(
-            "POST", "/presentations/verify", self._last_request, expect=(200, 400, 422)
+        """The same declaration and presentation again: the challenge is spent."""
+        assessment = self.us.call("POST", "/risk/assess", self._last_request)[1]
+        decision = assessment["decision"]
+        notes = assessment["verification"].get("notes", [])
+        self.say(f"   US decides {decision['channel']} without benefits:")
+        for note in notes[:2]:
+            self.say(f"   note: {note}")
+        refused = not decision.get("benefitsApplied") and any("CHALLENGE_USED" in n for n in notes)
+        return Row(
+            "replay",
+            refused,
+            f"refused: CHALLENGE_USED, channel {decision['channel']}" if refused else "NOT refused",
         )
-        codes = [e.get("code") for e in result.get("errors", [])]
-        self.say(f"   US answered {status}: {', '.join(c for c in codes if c) or 'no code'}")
-        refused = status != 200 and not result.get("benefits") and "CHALLENGE_USED" in codes
-        return Row("replay", refused, "refused: CHALLENGE_USED" if refused else "NOT refused")
 
     def us_trader_at_jp(self) -> Row:
         """A C-TPAT trader at a JP port: JP does not know US, so no benefit."""
@@ -343,6 +396,15 @@ class Story:
         authorization: dict[str, Any] = answer["deviceAuthorization"]
         return authorization
 
+    def _show_decision(self, assessment: dict[str, Any]) -> None:
+        decision = assessment["decision"]
+        self.say(
+            f"   US risk core: {decision['channel'].upper()} (score {decision['score']}, "
+            f"policy {decision['policy']['policyId']} {decision['policy']['version']})"
+        )
+        for reason in decision.get("reasons", [])[:6]:
+            self.say(f"     {reason['code']:<28} {reason.get('message', '')}")
+
     def _code_of(self, did: str) -> str:
         """EU, US or JP for a node's DID (the DID itself for anything else)."""
         for node in self.fed.nodes.values():
@@ -405,21 +467,65 @@ def _recognition(recognising: str, issuing: str, programme: str, levels: list[st
     }
 
 
-def _eu_trader(holder: str) -> dict[str, Any]:
+def _declaration() -> dict[str, Any]:
+    """The US import declaration for the consignment: the exporter is known by its MID."""
     return {
-        "id": holder,
-        "legalName": "Beispiel Logistik GmbH",
-        "identifiers": [
-            {"scheme": "EORI", "value": "DE123456789012345"},
-            {"scheme": "MID", "value": "DEBEILOG1234HAM"},
+        "declarationId": "26USLAX0000000042",
+        "ucr": CONSIGNMENT,
+        "declarant": {
+            "name": "Example Brokers Inc",
+            "identifiers": [{"scheme": "TIN", "value": "12-3456789"}],
+            "country": "US",
+        },
+        "exporter": {
+            "name": TRADER_NAME,
+            "identifiers": [{"scheme": "MID", "value": TRADER_MID}],
+            "country": "DE",
+        },
+        "importer": {
+            "name": "Example Imports LLC",
+            "identifiers": [{"scheme": "TIN", "value": "98-7654321"}],
+            "country": "US",
+        },
+        "consignorCountry": "DE",
+        "consigneeCountry": "US",
+        "portOfLoading": SITE,
+        "portOfDischarge": US_PORT,
+        "containers": list(CONTAINERS),
+        "goodsItems": [
+            {
+                "hsCode": "8504401100",
+                "description": "switch-mode power supplies",
+                "declaredValue": {"amount": 12000.5, "currency": "EUR"},
+                "grossMassKg": 812.4,
+            }
         ],
-        "country": "DE",
-        "authorisationNumber": "DEAEOF0000012345",
-        "programme": "EU-AEO",
-        "level": "AEOF",
-        "roles": ["exporter", "importer"],
-        "reassessmentDate": format_datetime(_now() + timedelta(days=730)),
+        "transportDocument": "MAEU240512345",
     }
+
+
+def _register_csv() -> str:
+    """EU's AEO register as ``aeo import`` reads it: the trader and two others."""
+    until = format_datetime(_now() + timedelta(days=730))
+    header = (
+        "id,legalName,identifierScheme,identifierValue,country,authorisationNumber,"
+        "programme,level,roles,reassessmentDate"
+    )
+    rows = [
+        (
+            f"did:web:beispiel-logistik.example,{TRADER_NAME},EORI,{TRADER_EORI},DE,"
+            "DEAEOF0000012345,EU-AEO,AEOF,exporter;importer"
+        ),
+        (
+            "did:web:rotterdam-forwarding.example,Rotterdam Forwarding B.V.,EORI,NL123456789,NL,"
+            "NLAEOF0000004711,EU-AEO,AEOF,exporter"
+        ),
+        (
+            "did:web:lyon-textiles.example,Lyon Textiles SA,EORI,FR12345678901,FR,"
+            "FRAEOC0000000815,EU-AEO,AEOC,importer"
+        ),
+    ]
+    return "\n".join([header, *(f"{row},{until}" for row in rows)]) + "\n"
 
 
 def _us_trader(holder: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ STEPS = [
     "agreements",
     "credential",
     "scans",
-    "presentation",
+    "risk decision",
     "replay",
     "no agreement",
     "revocation",
@@ -51,11 +51,14 @@ def test_the_demo_walks_the_whole_story(tmp_path: Path) -> None:
     assert [s["step"] for s in summary["steps"]] == STEPS
     assert all(s["ok"] for s in summary["steps"]), summary
     steps = {s["step"]: s for s in summary["steps"]}
-    assert steps["replay"]["detail"] == "refused: CHALLENGE_USED"
+    assert steps["replay"]["detail"].startswith("refused: CHALLENGE_USED")
+    assert steps["risk decision"]["detail"].startswith("release"), steps["risk decision"]
+    assert "reduced-examination" in steps["risk decision"]["detail"]
     assert 0 < steps["revocation"]["propagationMs"] < 30_000
     assert "not a peer of this node" in steps["no agreement"]["detail"]
     # The narration went to stderr, so stdout stays one JSON document.
     assert "== The trader presents at the Port of Los Angeles" in done.stderr
+    assert "wallet received" in done.stderr and "US risk core: RELEASE" in done.stderr
     # No node outlived the command.
     for code in ("eu", "us", "jp"):
         log = (tmp_path / "fed" / code / "serve.log").read_text()
