@@ -39,7 +39,7 @@ CONSIGNMENT_A = "6GB123456789000-12345"
 CONSIGNMENT_B = "6GB123456789000-67890"
 PORT = "DEHAM"
 #: The newest migration (node/storage/migrations/versions/).
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 
 @dataclasses.dataclass
