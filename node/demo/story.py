@@ -284,11 +284,20 @@ class Story:
         decision = assessment["decision"]
         self._show_decision(assessment)
         benefits = decision.get("benefitsApplied", [])
-        ok = decision["channel"] == "release" and bool(benefits)
+        drawn = bool(decision.get("randomSelection", {}).get("selected"))
+        if drawn:
+            # The random floor: benefits lower it but never to zero, so a recognised trader
+            # is still selected now and then (reproducibly, from the declaration id).
+            self.say(
+                "   selected at random: the floor no benefit removes (rate "
+                f"{decision['randomSelection']['rate']})"
+            )
+        ok = bool(benefits) and (decision["channel"] == "release" or drawn)
+        how = "selected at random" if drawn else f"score {decision['score']}"
         return Row(
             "risk decision",
             ok,
-            f"{decision['channel']} (score {decision['score']}), benefits {', '.join(benefits)}",
+            f"{decision['channel']} ({how}), benefits {', '.join(benefits)}",
         )
 
     def replay(self) -> Row:

@@ -52,7 +52,9 @@ def test_the_demo_walks_the_whole_story(tmp_path: Path) -> None:
     assert all(s["ok"] for s in summary["steps"]), summary
     steps = {s["step"]: s for s in summary["steps"]}
     assert steps["replay"]["detail"].startswith("refused: CHALLENGE_USED")
-    assert steps["risk decision"]["detail"].startswith("release"), steps["risk decision"]
+    # Release, unless the random floor (which benefits never remove) drew this declaration.
+    decision = steps["risk decision"]["detail"]
+    assert decision.startswith("release") or "selected at random" in decision, decision
     assert "reduced-examination" in steps["risk decision"]["detail"]
     assert 0 < steps["revocation"]["propagationMs"] < 30_000
     assert "not a peer of this node" in steps["no agreement"]["detail"]
