@@ -39,12 +39,10 @@ Example::
 from __future__ import annotations
 
 import base64
-import contextlib
 import errno
 import hmac
 import os
 import re
-import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +60,7 @@ from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.keys import PrivateKey, PublicKey
 from credentials.strict_json import JSONObject, JSONValue, dumps, loads_object
+from node.atomic_files import write_atomic
 
 __all__ = [
     "DEFAULT_MEMLIMIT",
@@ -587,44 +586,11 @@ def _check_directory(directory: Path) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically with mode 0600; on failure remove the temporary file."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    """Write ``path`` atomically with mode 0600 (:func:`node.atomic_files.write_atomic`)."""
     try:
-        fd = os.open(
-            temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
-        )
+        write_atomic(path, data)
     except OSError as e:
         raise KeyStoreError(f"cannot write {path}: {_reason(e)}") from e
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(e, OSError):
-            raise KeyStoreError(f"cannot write {path}: {_reason(e)}") from e
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Flush a directory entry change (the rename) to disk."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as e:
-        raise KeyStoreError(f"cannot sync directory {directory}: {_reason(e)}") from e
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        raise KeyStoreError(f"cannot sync directory {directory}: {_reason(e)}") from e
-    finally:
-        os.close(fd)
 
 
 def _derive_master_key(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:

@@ -8,6 +8,7 @@ gunicorn master and its workers together; every wait is bounded; only 127.0.0.1 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -203,22 +204,13 @@ class DemoNode:
         if proc is None:
             return
         group = proc.pid  # start_new_session: the master leads its group
-        try:
-            os.killpg(group, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
+        # SIGTERM lets gunicorn stop its workers; SIGKILL ends whatever is left of the group
+        # (workers orphaned by a master that died first included).
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=_STOP_TIMEOUT)
 
     # -- HTTP ------------------------------------------------------------------------------
 

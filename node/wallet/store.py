@@ -21,10 +21,8 @@ message. This module does not talk to the network (see :mod:`node.wallet.client`
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.keys import PrivateKey
 from credentials.model import VerifiableCredential, issuer_id
 from credentials.strict_json import JSONObject, dumps, loads_object
+from node.atomic_files import fsync_directory, write_atomic
 from node.keystore import DEFAULT_MEMLIMIT, DEFAULT_OPSLIMIT, KeyStore, KeyStoreError
 from node.keystore import WrongPassphraseError as _WrongKeyStorePassphrase
 
@@ -378,42 +377,18 @@ def _read_json(path: Path, *, missing: str) -> JSONObject:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    """Write ``path`` atomically with mode 0600 (:func:`node.atomic_files.write_atomic`)."""
     try:
-        fd = os.open(
-            temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
-        )
+        write_atomic(path, data)
     except OSError as e:
         raise WalletError(f"cannot write {path}: {_reason(e)}") from e
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(e, OSError):
-            raise WalletError(f"cannot write {path}: {_reason(e)}") from e
-        raise
-    _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fsync_directory(directory)
     except OSError as e:
-        raise WalletError(f"cannot sync {directory}: {_reason(e)}") from e
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        raise WalletError(f"cannot sync {directory}: {_reason(e)}") from e
-    finally:
-        os.close(fd)
+        raise WalletError(f"cannot sync directory {directory}: {_reason(e)}") from e
 
 
 def _reason(error: OSError) -> str:
