@@ -5,7 +5,12 @@ Measures, interleaved round by round so that machine noise hits every figure ali
   issuer binding, validity) for a typical ~1.5 KB AEO credential, compact and pretty-printed;
 - raw libsodium Ed25519 verify of a 64-byte message (what eddsa-jcs-2022 signs);
 - PyJWT EdDSA decode of a JWT carrying the same claims;
-- a plain reference path (json with duplicate check + rfc8785 + PyNaCl) for comparison.
+- a plain reference path (json with duplicate check + rfc8785 + PyNaCl) for comparison;
+- presentation verification of two credentials (``bench.presentation_bench``), with its own
+  raw libsodium figure in the same rounds.
+
+Then (unless ``--skip-http``) the node figures, among them ``POST /risk/assess`` in process
+(``bench.risk_http_bench``), and the risk core.
 
 Ratios are computed per round (same round, same conditions) and the median is reported.
 """
@@ -31,7 +36,16 @@ import nacl.signing
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench import drip_bench, federation_bench, http_bench, import_bench, log_bench, risk_bench
+from bench import (
+    drip_bench,
+    federation_bench,
+    http_bench,
+    import_bench,
+    log_bench,
+    presentation_bench,
+    risk_bench,
+    risk_http_bench,
+)
 from credentials.data_integrity import DIDKeyResolver
 from credentials.keys import PrivateKey, b58decode
 from credentials.signing import sign_credential
@@ -240,6 +254,8 @@ def main() -> None:
         "Target (issue 2): full verify >= 0.75 x raw libsodium.",
         "",
     ]
+    # Still pinned to one core; measures its own raw libsodium figure in the same rounds.
+    lines += presentation_bench.run(rounds=args.rounds, seconds=args.seconds)
     if not args.skip_http:
         # The HTTP figures run without the single-core pin: server and clients need both cores.
         if hasattr(os, "sched_setaffinity"):
@@ -250,6 +266,7 @@ def main() -> None:
         lines += import_bench.run(count=2000 if quick else 5000)
         lines += federation_bench.run(count=5 if quick else 50)
         lines += log_bench.run(quick=quick)
+        lines += risk_http_bench.run(count=100 if quick else 500)
     decisions = risk_bench.bench_decisions(5_000 if args.quick else 20_000)
     lines += [
         "## Risk core",
