@@ -12,10 +12,11 @@ from node.api.common import Clock, json_body, member, optional_time, require_sco
 from node.federation.agreements import AgreementService
 from node.storage.federation_repo import MRARecord
 
-__all__ = ["make_blueprint"]
+__all__ = ["agreement_json", "make_blueprint"]
 
 
-def _record(record: MRARecord) -> dict[str, Any]:
+def agreement_json(record: MRARecord) -> dict[str, Any]:
+    """An agreement as ``GET /mras`` lists it (also ``trustlane registry mra list --json``)."""
     return {
         "id": record.id,
         "peer": record.peer_did,
@@ -34,7 +35,7 @@ def make_blueprint(*, agreements: AgreementService, clock: Clock) -> Blueprint:
     @bp.get("/mras")
     @require_scope("registry-admin", "auditor", "officer")
     def list_mras() -> Response:
-        return jsonify({"agreements": [_record(r) for r in agreements.list()]})
+        return jsonify({"agreements": [agreement_json(r) for r in agreements.list()]})
 
     @bp.post("/mras")
     @require_scope("registry-admin")
@@ -56,7 +57,7 @@ def make_blueprint(*, agreements: AgreementService, clock: Clock) -> Blueprint:
     def receive() -> Response:
         body = json_body()
         record = agreements.receive(member(body, "agreement", dict), actor=f"token:{g.token.id}")
-        return jsonify(_record(record))
+        return jsonify(agreement_json(record))
 
     @bp.post("/mras/countersign")
     @require_scope("registry-admin")

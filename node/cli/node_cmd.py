@@ -6,9 +6,10 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from credentials.errors import TrustlaneError
-from federation_config.loader import load
+from federation_config.loader import CONFIG_NAME, load
 from federation_config.settings import NodeSettings
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
 from node.cli.node_keys import register_keys
@@ -17,6 +18,7 @@ from node.services.audit import verify_chain
 from node.services.reissue import reissue_signed_by
 from node.services.tokens import SCOPES, create_token, revoke_token
 from node.storage import tokens_repo
+from node.tls_pilot import PILOT_LIFETIME, PilotCA
 from node.wiring import NodeServices, build_services, init_node, utcnow
 
 __all__ = ["load_services", "register"]
@@ -56,7 +58,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir)")
     init.add_argument("--tls-cert", help="PEM certificate chain for HTTPS")
     init.add_argument("--tls-key", help="PEM private key for HTTPS")
-    init.add_argument("--json", action="store_true", help='print {"did", "adminToken"}')
+    init.add_argument(
+        "--tls",
+        choices=["self-signed"],
+        help="self-signed: make a private CA and a certificate for the base URL's host "
+        "(pilots on private hosts); prints the CA bundle to hand partners",
+    )
+    init.add_argument("--json", action="store_true", help='print {"did", "adminToken", "caBundle"}')
     init.set_defaults(func=_init)
 
     show = command("show", "what a partner must pin, and the line its administrator runs")
@@ -119,30 +127,73 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _init(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args).resolve()
+    if args.tls is not None and (args.tls_cert is not None or args.tls_key is not None):
+        fail("--tls self-signed makes its own certificate: leave out --tls-cert and --tls-key")
     if (args.tls_cert is None) != (args.tls_key is None):
         fail("--tls-cert and --tls-key go together")
+    base_url = args.base_url.rstrip("/")
+    tls_cert = Path(args.tls_cert).resolve() if args.tls_cert else None
+    tls_key = Path(args.tls_key).resolve() if args.tls_key else None
+    ca_bundle: Path | None = None
     try:
+        if args.tls == "self-signed":
+            if (data_dir / CONFIG_NAME).exists():
+                fail(f"{data_dir} already holds a node ({CONFIG_NAME} exists)")
+            tls_cert, tls_key, ca_bundle = issue_pilot_certificate(base_url, data_dir)
         settings = NodeSettings(
             name=args.name,
-            base_url=args.base_url.rstrip("/"),
+            base_url=base_url,
             data_dir=data_dir,
             database_url=args.database_url or f"sqlite:///{data_dir / 'node.db'}",
-            tls_cert=Path(args.tls_cert).resolve() if args.tls_cert else None,
-            tls_key=Path(args.tls_key).resolve() if args.tls_key else None,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
         services, token = init_node(settings, os.environ, now=utcnow())
     except TrustlaneError as e:
         fail(e.diagnostics())
     except OSError as e:
         fail(f"{data_dir}: {e.strerror or e}")
+    bundle = None if ca_bundle is None else str(ca_bundle)
     if args.json:
-        print_json({"did": services.identity.did, "adminToken": token})
+        print_json({"did": services.identity.did, "adminToken": token, "caBundle": bundle})
     else:
         print(f"node created in {data_dir}")
         print(f"DID:         {services.identity.did}")
         print(f"admin token: {token}")
         print("The token is shown once; store it in a secret manager.")
+        if bundle is not None:
+            print(f"CA bundle:   {bundle}")
+            print(
+                "Hand partners this CA bundle: they add this node with "
+                "'registry peer add ... --ca-bundle FILE' (or ca_bundle in federation.toml)."
+            )
     return EXIT_OK
+
+
+def issue_pilot_certificate(base_url: str, data_dir: Path) -> tuple[Path, Path, Path]:
+    """Make a private CA, a server certificate for the base URL's host, and the CA bundle.
+
+    Writes ``tls/cert.pem`` (chain), ``tls/key.pem`` (0600) and ``tls/ca-bundle.pem`` (the
+    CA certificate partners pin) in the data directory. The CA key is not kept: nothing can
+    issue another certificate under this CA, so the bundle partners pin vouches for this one
+    certificate only (a new certificate means a new CA and a new bundle for partners).
+
+    Raises:
+        CLIError: The base URL is not an https URL with a host.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme != "https" or not parts.hostname:
+        fail("--tls self-signed needs an https base URL (https://HOST[:PORT])")
+    directory = data_dir / "tls"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca = PilotCA.create(
+        f"trustlane pilot CA for {parts.hostname}",
+        lifetime=PILOT_LIFETIME,
+        only_host=parts.hostname,
+    )
+    cert, key = ca.issue(parts.hostname, directory, cert_name="cert.pem", key_name="key.pem")
+    bundle = ca.write_bundle(directory / "ca-bundle.pem")
+    return cert, key, bundle
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -173,7 +224,10 @@ def _show(args: argparse.Namespace) -> int:
     print(f"{summary['name']}: {summary['did']} at {summary['baseUrl']}")
     for key in summary["keys"]:
         print(f"  {key['kid']} ({key['state']}): {key['publicKeyMultibase']}")
-    if summary["tls"]:
+    if summary["caBundle"]:
+        print(f"  TLS certificate: {summary['tlsCertificate']}")
+        print(f"  CA bundle to hand partners (node init --tls self-signed): {summary['caBundle']}")
+    elif summary["tls"]:
         print(
             f"  TLS certificate: {summary['tlsCertificate']}; hand partners the CA bundle that "
             "issued it"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 from credentials.datetimes import format_datetime
@@ -46,6 +47,14 @@ def peer_add_command(summary: dict[str, Any]) -> str:
     return line
 
 
+def _pilot_bundle(data_dir: Path, tls_cert: Path | None) -> str | None:
+    """The CA bundle ``node init --tls self-signed`` wrote, while its certificate is in use."""
+    bundle = data_dir / "tls" / "ca-bundle.pem"
+    if tls_cert is None or tls_cert != data_dir / "tls" / "cert.pem" or not bundle.is_file():
+        return None
+    return str(bundle)
+
+
 def node_summary(services: NodeServices) -> dict[str, Any]:
     """The node's identity as a partner needs it (JSON-ready)."""
     settings = services.settings
@@ -79,6 +88,7 @@ def node_summary(services: NodeServices) -> dict[str, Any]:
         "keys": keys,
         "tls": settings.tls_cert is not None,
         "tlsCertificate": None if settings.tls_cert is None else str(settings.tls_cert),
+        "caBundle": _pilot_bundle(settings.data_dir, settings.tls_cert),
     }
     summary["peerAddCommand"] = peer_add_command(summary)
     return summary

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from credentials.errors import TrustlaneError
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
 from node.cli.identifiers_cmd import register as register_identifiers
+from node.cli.mra_cmd import register_mra
 from node.cli.node_cmd import load_services
 from node.wiring import utcnow
 
@@ -45,6 +47,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     repin.set_defaults(func=_repin)
 
+    show = peer_sub.add_parser("show", help="one peer: keys, trust, last sync, agreements with it")
+    show.add_argument("name", help="the peer's registry name")
+    show.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    show.add_argument("--json", action="store_true", help="print everything as JSON")
+    show.set_defaults(func=_show)
+
+    remove = peer_sub.add_parser(
+        "remove", help="forget a peer (audited); its credentials grant nothing afterwards"
+    )
+    remove.add_argument("name", help="the peer's registry name")
+    remove.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    remove.add_argument(
+        "--force",
+        action="store_true",
+        help="also when agreements with it are open: they are withdrawn here (no notice sent)",
+    )
+    remove.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    remove.set_defaults(func=_remove)
+
     list_p = peer_sub.add_parser("list", help="peers with trust and sync health")
     list_p.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
     list_p.set_defaults(func=_list)
@@ -54,10 +75,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sync.set_defaults(func=_sync)
 
     register_identifiers(reg_sub)
+    register_mra(reg_sub)
 
 
 def _add(args: argparse.Namespace) -> int:
     services = load_services(args)
+    if args.ca_bundle is not None:
+        bundle = Path(args.ca_bundle).resolve()
+        if not bundle.is_file():
+            fail(f"--ca-bundle {args.ca_bundle}: no such file")
+        args.ca_bundle = str(bundle)
     try:
         services.peers.add_peer(
             name=args.name,
@@ -70,7 +97,72 @@ def _add(args: argparse.Namespace) -> int:
         )
     except TrustlaneError as e:
         fail(e.diagnostics())
+    interval = services.federation.sync.interval_seconds
     print(f"peer {args.name} added ({args.did}); it is trusted once its DID document matches")
+    print(
+        "Next: 'trustlane registry sync' fetches it now; otherwise the running node syncs "
+        f"within {interval} s (sync.interval_seconds in federation.toml, default 60). "
+        f"'trustlane registry peer show {args.name}' shows the outcome."
+    )
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    try:
+        info = services.peers.describe(args.name)
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    if args.json:
+        print_json(info)
+        return EXIT_OK
+    trust = "trusted" if info["trusted"] else f"NOT trusted: {info['untrustedReason']}"
+    print(f"{info['name']}: {info['did']} at {info['baseUrl']}")
+    print(f"  {trust}")
+    print(f"  CA bundle: {info['caBundle'] or '(system store)'}; added {info['addedAt']}")
+    keys = info["pinnedKeys"]
+    assert isinstance(keys, list)  # noqa: S101 - describe() builds it
+    for key in keys:
+        pending = " (pending)" if key["pending"] else ""
+        print(f"  key {key['publicKeyMultibase']} from {key['source']}{pending}")
+    resources = info["resources"]
+    assert isinstance(resources, list)  # noqa: S101
+    for r in resources:
+        state = (
+            f"failed {r['consecutiveFailures']}x: {r['lastError']}"
+            if r["lastError"] and r["consecutiveFailures"]
+            else "ok"
+        )
+        print(f"  sync {r['resource']}: last success {r['lastSuccess'] or 'never'}; {state}")
+    if not resources:
+        print("  not synced yet ('trustlane registry sync' to sync now)")
+    agreements = info["agreements"]
+    assert isinstance(agreements, list)  # noqa: S101
+    for a in agreements:
+        print(f"  agreement {a['id']}: {a['state']}")
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace) -> int:
+    services = load_services(args)
+    try:
+        report = services.peers.remove(
+            args.name,
+            force=args.force,
+            configured=services.federation.peers,
+            now=utcnow(),
+            actor="cli",
+        )
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    if args.json:
+        print_json(report)
+        return EXIT_OK
+    print(f"peer {args.name} removed ({report['did']}); nothing it signed verifies here now")
+    withdrawn = report["withdrawnAgreements"]
+    assert isinstance(withdrawn, list)  # noqa: S101
+    for agreement in withdrawn:
+        print(f"  agreement {agreement} withdrawn (the peer was not notified)")
     return EXIT_OK
 
 

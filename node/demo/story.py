@@ -24,8 +24,8 @@ from credentials.keys import PrivateKey
 from credentials.model import VC_V2_CONTEXT
 from credentials.signing import sign_presentation
 from node.demo.nodes import DemoError, DemoNode, run_cli
-from node.demo.tls import DemoCA
 from node.demo.trader import Wallet
+from node.tls_pilot import PilotCA
 from scan_attestation.adapters import parse_scan
 from scan_attestation.attestation import build_scan_attestation, sign_as_device
 
@@ -69,14 +69,14 @@ class Federation:
     """The three nodes and the CA their certificates come from."""
 
     root: Path
-    ca: DemoCA
+    ca: PilotCA
     nodes: dict[str, DemoNode]
 
     @classmethod
     def create(cls, root: Path) -> Federation:
         """Make the CA and the three nodes' folders (nothing runs yet)."""
         root.mkdir(parents=True, exist_ok=True)
-        ca = DemoCA.create()
+        ca = PilotCA.create()
         bundle = ca.write_bundle(root / "demo-ca.pem")
         nodes = {
             code: DemoNode(code, name, root / code, bundle)

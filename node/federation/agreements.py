@@ -3,8 +3,9 @@
 An agreement is a credential both parties sign (a proof set). The node stores every
 agreement it is party to with a state: ``pending`` (one signature: a proposal sent or
 received), ``active`` (both signatures verified) or ``terminated`` (a verified termination
-notice; it still counts until the notice takes effect). Only active or terminated-but-not-
-yet-effective agreements grant recognition.
+notice; it still counts until the notice takes effect) or ``withdrawn`` (open when its peer
+was removed with ``registry peer remove --force``; it never counts again). Only active or
+terminated-but-not-yet-effective agreements grant recognition.
 """
 
 from __future__ import annotations

@@ -21,7 +21,14 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from credentials.errors import TrustlaneError
 
-__all__ = ["FetchError", "FetchResponse", "Fetcher", "PeerHTTPError", "RequestsFetcher"]
+__all__ = [
+    "FetchError",
+    "FetchResponse",
+    "Fetcher",
+    "PeerHTTPError",
+    "RequestsFetcher",
+    "tls_failure",
+]
 
 
 class FetchError(TrustlaneError):
@@ -118,6 +125,28 @@ def _error_body(response: requests.Response) -> bytes:
 _ERROR_BODY_BYTES = 1024
 
 
+_TLS_FIX = "--ca-bundle on 'trustlane registry peer add', or ca_bundle in federation.toml"
+
+
+def tls_failure(url: str, error: BaseException, ca_bundle: str | None) -> str:
+    """The message for a failed TLS handshake with a peer, naming the option that fixes it."""
+    text = str(error)
+    detail = ""
+    marker = "certificate verify failed: "
+    if marker in text:
+        detail = text.split(marker, 1)[1].split(" (_ssl", 1)[0].split("')", 1)[0]
+        detail = detail.strip().rstrip(".")
+    why = f" ({detail})" if detail else ""
+    if ca_bundle:
+        return (
+            f"{url}: TLS verification failed with CA bundle {ca_bundle}{why}: it must be the "
+            f"CA that issued the peer's certificate for this host ({_TLS_FIX})"
+        )
+    return (
+        f"{url}: TLS verification failed{why}: pass the CA bundle the peer handed over ({_TLS_FIX})"
+    )
+
+
 def _cut(sockets: list[socket.socket]) -> None:
     # shutdown() wakes a recv() blocked in another thread; close() would not.
     for sock in list(sockets):
@@ -199,7 +228,7 @@ class RequestsFetcher:
                         data = self._read(response, url, deadline)
                     return FetchResponse(response.status_code, data, response.headers.get("ETag"))
         except requests.exceptions.SSLError as e:
-            raise FetchError(f"{url}: TLS verification failed") from e
+            raise FetchError(tls_failure(url, e, ca_bundle)) from e
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             if time.monotonic() >= deadline:
                 raise FetchError(

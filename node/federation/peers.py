@@ -175,6 +175,45 @@ def _recover(
     return True
 
 
+def untrusted_reason(
+    peer: PeerRecord, *, has_document: bool, health: Sequence[repo.SyncHealthRecord]
+) -> str | None:
+    """Why the peer is untrusted, as operators should read it (None when trusted).
+
+    A peer whose DID document was never accepted, and whose last fetch of it failed, is
+    untrusted because of that failure (a TLS error, a refused connection): the reason names
+    it instead of "not fetched yet".
+    """
+    if peer.trusted:
+        return None
+    if not has_document and peer.untrusted_code is None:
+        failed = next((h for h in health if h.resource == "did_document" and h.last_error), None)
+        if failed is not None and failed.failures > 0:
+            return f"DID document not fetched: {failed.last_error}"
+    return peer.untrusted_reason
+
+
+def _agreement_open(record: repo.MRARecord, now: datetime) -> bool:
+    """Pending, active, or terminated with its notice not yet effective."""
+    if record.state in ("pending", "active"):
+        return True
+    return (
+        record.state == "terminated"
+        and record.termination_effective is not None
+        and record.termination_effective > now
+    )
+
+
+def _agreement_entry(record: repo.MRARecord, now: datetime) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "state": record.state,
+        "updatedAt": format_datetime(record.updated_at),
+        "terminationEffective": _stamp(record.termination_effective),
+        "open": _agreement_open(record, now),
+    }
+
+
 class PeerService:
     """The peers of one node: the registry and key resolution."""
 
@@ -389,7 +428,11 @@ class PeerService:
                     "name": peer.name,
                     "baseUrl": peer.base_url,
                     "trusted": peer.trusted,
-                    "untrustedReason": peer.untrusted_reason,
+                    "untrustedReason": untrusted_reason(
+                        peer,
+                        has_document=stored is not None,
+                        health=[h for h in rows if h.peer_did == peer.did],
+                    ),
                     "didDocumentAgeSeconds": int((now - stored[1]).total_seconds())
                     if stored
                     else None,
@@ -403,6 +446,109 @@ class PeerService:
                     }
                 report.append(entry)
         return report
+
+    def describe(self, name: str) -> dict[str, object]:
+        """Everything this node knows about one peer (JSON-ready), for ``peer show``.
+
+        Raises:
+            NotFoundError: No such peer.
+        """
+        peer = self.peer_named(name)
+        entry = next(e for e in self.health() if e["did"] == peer.did)
+        with self._db.read() as conn:
+            stored = repo.get_did_document(conn, peer.did)
+            keys = trust_repo.list_peer_key_records(conn, peer.did)
+            agreements = [m for m in repo.list_mras(conn) if m.peer_did == peer.did]
+        now = self._clock()
+        return {
+            **entry,
+            "caBundle": peer.ca_bundle,
+            "addedAt": format_datetime(peer.added_at),
+            "untrustedCode": None if peer.trusted else peer.untrusted_code,
+            "didDocumentFetchedAt": _stamp(stored[1]) if stored else None,
+            "pinnedKeys": [
+                {
+                    "publicKeyMultibase": k.multibase,
+                    "source": k.source,
+                    "pending": k.multibase in peer.repinned_keys,
+                    "notBefore": _stamp(k.not_before),
+                    "notAfter": _stamp(k.not_after),
+                    "recordedAt": format_datetime(k.recorded_at),
+                    "actor": k.actor,
+                }
+                for k in keys
+            ],
+            "agreements": [_agreement_entry(m, now) for m in agreements],
+        }
+
+    def remove(
+        self,
+        name: str,
+        *,
+        force: bool,
+        configured: Sequence[PeerSettings],
+        now: datetime,
+        actor: str,
+    ) -> dict[str, object]:
+        """Remove a peer, audited; return what was done (JSON-ready).
+
+        The peer's DID document, status lists, key records and sync health are deleted, so
+        nothing it signed verifies any more (its keys no longer resolve) and no agreement
+        with it grants anything. Agreements with it are kept for the record. An agreement
+        still open (pending, active, or terminated with notice not yet effective) makes
+        the removal refused unless ``force``; with ``force`` each is set to ``withdrawn``
+        here (no notice is sent to the peer: terminate first for that), and it never counts
+        again, even if the peer is added again later.
+
+        Raises:
+            NotFoundError: No such peer.
+            MalformedInputError: The peer is listed (enabled) in ``federation.toml``, which
+                ``node serve`` applies at start (``PEER_CONFIGURED``); or open agreements
+                without ``force`` (``PEER_HAS_AGREEMENTS``).
+        """
+        peer = self.peer_named(name)
+        if any(c.enabled and (c.did == peer.did or c.name == name) for c in configured):
+            raise MalformedInputError(
+                f"peer {name!r} is listed in federation.toml, and 'node serve' adds it again "
+                "at start: remove it there (or set enabled = false) first",
+                code="PEER_CONFIGURED",
+            )
+        with self._db.write() as conn:
+            locked = repo.get_peer(conn, peer.did, for_update=True)
+            if locked is None:
+                raise NotFoundError(f"no peer named {name!r}")
+            open_ = [
+                m
+                for m in repo.list_mras(conn)
+                if m.peer_did == peer.did and _agreement_open(m, now)
+            ]
+            if open_ and not force:
+                ids = ", ".join(f"{m.id} ({m.state})" for m in open_)
+                raise MalformedInputError(
+                    f"peer {name!r} has open agreements: {ids}; terminate them first "
+                    "(POST /mras/terminate), or pass --force to withdraw them here",
+                    code="PEER_HAS_AGREEMENTS",
+                )
+            for record in open_:
+                repo.put_mra(conn, dataclasses.replace(record, state="withdrawn", updated_at=now))
+            repo.delete_peer(conn, peer.did)
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action="peer.removed",
+                target=peer.did,
+                details={
+                    "name": name,
+                    "baseUrl": peer.base_url,
+                    "withdrawnAgreements": [m.id for m in open_],
+                },
+            )
+        return {
+            "removed": name,
+            "did": peer.did,
+            "withdrawnAgreements": [m.id for m in open_],
+        }
 
     def peers(self) -> list[PeerRecord]:
         """Every peer."""

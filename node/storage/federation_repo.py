@@ -24,8 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from node.storage.schema import (
     event_nonces,
     job_locks,
+    key_announcements,
     mras,
     peer_did_documents,
+    peer_key_records,
     peer_status_lists,
     peers,
     sync_health,
@@ -41,6 +43,7 @@ __all__ = [
     "add_peer",
     "confirm_status_list",
     "current_status_list",
+    "delete_peer",
     "failures",
     "get_did_document",
     "get_mra",
@@ -188,6 +191,25 @@ def get_peer(conn: Connection, did: str, *, for_update: bool = False) -> PeerRec
 def list_peers(conn: Connection) -> list[PeerRecord]:
     """Every peer, by name."""
     return [_peer(r) for r in conn.execute(select(peers).order_by(peers.c.name))]
+
+
+def delete_peer(conn: Connection, did: str) -> None:
+    """Forget a peer: its row, DID document, status lists, key records and sync health.
+
+    Agreements (``mras``) stay, for the record; the caller decides their state. Key
+    announcements the peer never acknowledged are dropped (acknowledged ones are history).
+    """
+    mark_trust_changed(conn)
+    conn.execute(delete(peer_did_documents).where(peer_did_documents.c.did == did))
+    conn.execute(delete(peer_status_lists).where(peer_status_lists.c.peer_did == did))
+    conn.execute(delete(peer_key_records).where(peer_key_records.c.peer_did == did))
+    conn.execute(delete(sync_health).where(sync_health.c.peer_did == did))
+    conn.execute(
+        delete(key_announcements).where(
+            key_announcements.c.peer_did == did, key_announcements.c.acknowledged_at.is_(None)
+        )
+    )
+    conn.execute(delete(peers).where(peers.c.did == did))
 
 
 def set_trust(
