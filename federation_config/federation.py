@@ -235,8 +235,9 @@ class PeerSettings:
         name: Short unique handle (names the environment overrides).
         did: The peer's did:web.
         base_url: Origin where the peer is reached, without a trailing slash.
-        key_fingerprints: The peer's pinned Ed25519 assertion keys (Multikey ``z6Mk...``);
-            see :func:`registry.peer_keys.accept_first_contact`.
+        key_fingerprints: The peer's pinned Ed25519 keys, each a whole Multikey public key
+            (``z6Mk...``, as ``registry peer add --key`` takes it; despite the name, not a
+            hash of one); see :func:`registry.peer_keys.accept_first_contact`.
         ca_bundle: PEM CA bundle trusted for the peer's TLS (absolute); None: system store.
         push_url: Where this node pushes its signed events to the peer; None: no push.
         enabled: False: neither synced with nor recognised.

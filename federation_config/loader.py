@@ -24,7 +24,7 @@ __all__ = ["CONFIG_NAME", "MAX_SERVER_SECONDS", "dump", "load", "server_env_var"
 
 CONFIG_NAME = "node.toml"
 
-#: Longest accepted ``[server]`` time (request read timeout, keep-alive), in seconds.
+#: Longest accepted ``[server]`` time (request read timeout, keep-alive, drain), in seconds.
 MAX_SERVER_SECONDS = 3600
 
 # A TOML number: integer or float (bool is neither, although Python makes it an int).
@@ -47,6 +47,7 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "keepalive_seconds": _NUMBER,
         "threads": int,
         "max_connections": int,
+        "drain_timeout_seconds": _NUMBER,
     },
 }
 
@@ -56,6 +57,7 @@ _SERVER: dict[str, tuple[str, type]] = {
     "keepalive_seconds": ("keepalive_seconds", float),
     "threads": ("server_threads", int),
     "max_connections": ("server_max_connections", int),
+    "drain_timeout_seconds": ("drain_timeout_seconds", float),
 }
 _ENV_INT = re.compile(r"[0-9]+\Z", re.ASCII)
 _ENV_SECONDS = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z", re.ASCII)
@@ -227,6 +229,7 @@ def dump(settings: NodeSettings) -> str:
             "keepalive_seconds": settings.keepalive_seconds,
             "threads": settings.server_threads,
             "max_connections": settings.server_max_connections,
+            "drain_timeout_seconds": settings.drain_timeout_seconds,
         },
     }
     if settings.key_max_age_days is not None:

@@ -100,6 +100,9 @@ class NodeSettings:
             request.
         server_threads: Threads per server worker that run complete requests.
         server_max_connections: Open connections per server worker; more are refused.
+        drain_timeout_seconds: On SIGTERM or SIGINT, how long ``node serve`` lets requests
+            in progress finish after it stops accepting connections; what is still running
+            then is cut. The process exits at most a few seconds later.
         challenge_ttl_seconds: How long a presentation challenge may be answered (at most
             a day).
         offer_code_ttl_seconds: How long a credential offer's pre-authorised code may be
@@ -131,6 +134,7 @@ class NodeSettings:
     keepalive_seconds: float = 5.0
     server_threads: int = 8
     server_max_connections: int = 1000
+    drain_timeout_seconds: float = 10.0
     challenge_ttl_seconds: int = 600
     offer_code_ttl_seconds: int = 600
     key_max_age_days: int | None = None
@@ -154,6 +158,7 @@ class NodeSettings:
             "keepalive_seconds",
             "server_threads",
             "server_max_connections",
+            "drain_timeout_seconds",
             "challenge_ttl_seconds",
             "offer_code_ttl_seconds",
             "key_publish_wait_seconds",

@@ -13,6 +13,13 @@ like the app's own errors. HTTP/1.1 keep-alive and pipelining are supported; HTT
 
 Each worker builds its own services (database pool, key store) after the fork; nothing is
 shared across processes but the database.
+
+Stopping: SIGTERM and SIGINT (Ctrl-C) both stop the node gracefully. The listening sockets
+are closed at once (new connections are refused), every request already started is answered
+(with ``Connection: close``) for up to ``drain_timeout_seconds``, idle keep-alive connections
+are closed, and the process exits 0. Only what is still running after the drain is cut, and
+gunicorn kills workers that are still alive :data:`STOP_MARGIN_SECONDS` later. A second
+SIGINT, or SIGQUIT, asks for gunicorn's quick shutdown instead.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import email.utils
 import http
 import io
 import json
+import math
 import os
 import re
+import signal
 import ssl
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -38,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
 from federation_config.loader import load
@@ -53,6 +63,7 @@ __all__ = [
     "bind_address",
     "problem_body",
     "problem_bytes",
+    "stop_bound",
 ]
 
 RECV_BYTES = 64 * 1024
@@ -63,6 +74,14 @@ LINGER_SECONDS = 2.0
 # The end of the request head, as h11 finds it (it accepts bare LF line ends too).
 _HEAD_END = re.compile(rb"\n\r?\n")
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: After the drain, a worker cuts what is left (2 s at most) and exits; gunicorn's master kills
+#: workers still alive this many seconds after the drain timeout.
+STOP_MARGIN_SECONDS = 5.0
+
+
+def stop_bound(drain_timeout: float) -> float:
+    """Seconds after SIGTERM by which ``node serve`` has exited (a supervisor waits longer)."""
+    return drain_timeout + STOP_MARGIN_SECONDS
 
 
 def bind_address(settings: NodeSettings, host: str | None, port: int | None) -> str:
@@ -90,6 +109,8 @@ class ServerLimits:
         max_head: Longest request head, request line and all fields (431 beyond).
         max_buffered: Request body bytes one worker holds at once, over all connections;
             a body that would go beyond is answered 503 (bounds memory under many uploads).
+        drain_timeout: Seconds that requests in progress may take to finish once the worker
+            is told to stop.
     """
 
     read_timeout: float
@@ -102,6 +123,7 @@ class ServerLimits:
     max_header_field: int = 8190
     max_head: int = 64 * 1024
     max_buffered: int = 64 * 1024 * 1024
+    drain_timeout: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: NodeSettings) -> ServerLimits:
@@ -112,6 +134,7 @@ class ServerLimits:
             max_body=settings.max_request_bytes,
             threads=settings.server_threads,
             max_connections=settings.server_max_connections,
+            drain_timeout=settings.drain_timeout_seconds,
         )
 
 
@@ -565,6 +588,17 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
     scheme: str
     multiprocess: bool
 
+    def init_signals(self) -> None:
+        """Set the worker's signals as gunicorn does, but let SIGINT drain like SIGTERM.
+
+        Ctrl-C in a terminal reaches every process of the group, workers included; gunicorn's
+        worker would exit at once on SIGINT and cut the requests it is answering. The master
+        still asks for a quick stop with SIGQUIT (a second Ctrl-C).
+        """
+        super().init_signals()
+        signal.signal(signal.SIGINT, self.handle_exit)
+        signal.siginterrupt(signal.SIGINT, False)
+
     def run(self) -> None:
         """Serve until gunicorn stops this worker (called by ``init_process``)."""
         self.limits = self.app.limits
@@ -608,6 +642,10 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
                 await conn.serve()
             except (TimeoutError, ConnectionError, OSError, ssl.SSLError) as e:
                 self.log.debug("connection ended: %r", e)
+            except asyncio.CancelledError:
+                # Cut by the stop (an idle connection, or a request the drain did not wait
+                # for): end normally, so that asyncio does not log the cancellation.
+                self.log.debug("connection closed by the stop")
             finally:
                 del connections[task]
                 await conn.close()
@@ -618,18 +656,42 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
             )
             for listener in self.sockets
         ]
+        # SIGTERM and SIGINT wake the loop at once, so that it stops accepting before the
+        # next connection: none is accepted only to be closed unanswered. (SIGQUIT keeps
+        # gunicorn's handler: a quick exit.)
+        stopping = asyncio.Event()
+
+        def stop(signum: int) -> None:
+            if not stopping.is_set():
+                name = signal.Signals(signum).name
+                self.log.info("worker %s: %s, stopping", os.getpid(), name)
+            self.alive = False
+            stopping.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop, signum)
         try:
             while self.alive:
                 self.notify()
                 if self.ppid != os.getppid():
                     self.log.info("parent changed, shutting down: %s", self)
                     break
-                await asyncio.sleep(0.5)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await stopping.wait()
         finally:
             for server in servers:
                 server.close()
-            # Let requests in progress finish (bounded by the graceful timeout), then cut.
-            until = loop.time() + max(1.0, self.cfg.graceful_timeout - 1.0)
+            # New connections are refused now. Let requests in progress finish (bounded by
+            # the drain timeout), then cut what is left: idle keep-alive connections, and
+            # requests still running after the drain.
+            self.log.info(
+                "worker %s stopping: draining %d connection(s) for at most %g s",
+                os.getpid(),
+                sum(1 for c in connections.values() if c.busy),
+                self.limits.drain_timeout,
+            )
+            until = loop.time() + self.limits.drain_timeout
             while any(c.busy for c in connections.values()) and loop.time() < until:
                 self.notify()
                 await asyncio.sleep(0.1)
@@ -702,6 +764,18 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
         self.log.access(response, SimpleNamespace(headers=request_headers), environ, elapsed)
 
 
+class _NodeArbiter(Arbiter):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn's master, but the first SIGINT (Ctrl-C) stops gracefully, like SIGTERM.
+
+    gunicorn stops at once on SIGINT. Here it drains as on SIGTERM; a SIGINT or SIGQUIT
+    received during the drain still asks for gunicorn's quick shutdown.
+    """
+
+    def handle_int(self) -> None:
+        self.log.info("graceful stop (SIGINT); send SIGINT again for a quick stop")
+        raise StopIteration
+
+
 class NodeServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """A gunicorn application that builds the node app in each worker."""
 
@@ -724,6 +798,15 @@ class NodeServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
         settings = load(self._settings.data_dir, self._environ)
         return create_app(build_services(settings, self._environ), start_jobs=True)
 
+    def run(self) -> None:
+        """Run the master until it is stopped; exits 0 after a graceful stop."""
+        try:
+            _NodeArbiter(self).run()
+        except RuntimeError as e:
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
+
 
 def serve(
     settings: NodeSettings,
@@ -733,7 +816,7 @@ def serve(
     workers: int,
     environ: Mapping[str, str] | None = None,
 ) -> None:
-    """Run gunicorn until it is stopped (SIGTERM/SIGINT)."""
+    """Run gunicorn until it is stopped (SIGTERM or SIGINT: a graceful drain, then exit 0)."""
     settings.check_transport()
     options: dict[str, Any] = {
         "bind": bind_address(settings, host, port),
@@ -742,7 +825,9 @@ def serve(
         "worker_class": BufferingWorker,
         # The worker's loop reports every half second; a loop stuck this long is restarted.
         "timeout": 30,
-        "graceful_timeout": 10,
+        # The master kills workers still alive this long after SIGTERM; each worker drains
+        # for settings.drain_timeout_seconds first (ServerLimits.drain_timeout).
+        "graceful_timeout": math.ceil(stop_bound(settings.drain_timeout_seconds)),
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",

@@ -499,9 +499,13 @@ def get_recognition_check(
         rec = mra.recognition_for(recognising_party, issuer)
         found = ["it has no recognition in this direction"] if rec is None else _gaps(rec, facts)
         if rec is not None and not found:
+            # The detail names no benefits: this check passing grants none by itself. The
+            # result's `benefits` says what is granted: the agreement's benefit codes when
+            # every check passes for a question about now, else none (registry.pipeline).
             detail = (
                 f"{programme} {level} credential of {issuer} recognised by {recognising_party} "
-                f"under agreement {mra.id}; benefits: {_names(rec.benefits)}"
+                f"under agreement {mra.id} (its benefits are granted only when every check "
+                "passes and the question is about now: see benefits)"
             )
             return RecognitionResult(Check.passed("recognition", detail), rec.benefits, mra.id)
         gaps.append(f"agreement {mra.id}: {'; '.join(found)}")

@@ -81,6 +81,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="longest time to receive one request; slower ones get 408 (default 10)",
     )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, how long requests in progress may take to finish "
+        "(default 10; [server] drain_timeout_seconds)",
+    )
     serve.set_defaults(func=_serve)
 
     rotate = command(
@@ -205,6 +212,8 @@ def _serve(args: argparse.Namespace) -> int:
             settings = dataclasses.replace(
                 settings, request_read_timeout_seconds=args.request_timeout
             )
+        if args.drain_timeout is not None:
+            settings = dataclasses.replace(settings, drain_timeout_seconds=args.drain_timeout)
         # Fail before forking if the key store, database or federation file cannot be used,
         # and register the peers federation.toml lists.
         services = build_services(settings, os.environ)

@@ -42,7 +42,12 @@ def peer_add_command(summary: dict[str, Any]) -> str:
     for key in summary["keys"]:
         parts += ["--key", str(key["publicKeyMultibase"])]
     line = shlex.join(parts)
-    if summary["tls"]:
+    bundle = summary.get("caBundle")
+    if bundle:
+        # A pilot certificate (node init --tls self-signed): the partner keeps a copy of the
+        # bundle (caBundle), handed over with the keys, under a name of its choice.
+        line += " --ca-bundle " + shlex.quote(f"{_peer_name(str(summary['name']))}-ca-bundle.pem")
+    elif summary["tls"]:
         line += " --ca-bundle CA_THAT_ISSUED_OUR_TLS_CERTIFICATE.pem"
     return line
 

@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--did", required=True, help="the peer's did:web")
     add.add_argument("--base-url", required=True, help="the peer's origin")
     add.add_argument(
-        "--key", action="append", required=True, help="pinned Multikey (z6Mk...), repeatable"
+        "--key",
+        action="append",
+        required=True,
+        help="pinned public key as a whole Multikey (z6Mk...; key_fingerprints in "
+        "federation.toml), repeatable",
     )
     add.add_argument("--ca-bundle", help="PEM bundle to trust for this peer's TLS")
     add.set_defaults(func=_add)

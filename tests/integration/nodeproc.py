@@ -270,6 +270,26 @@ class NodeProcess:
             self._runtime_dir = None
         return code
 
+    def send_signal(self, sig: signal.Signals, *, group: bool = False) -> None:
+        """Send ``sig`` to the serve process (the gunicorn master), or to its whole group.
+
+        ``group`` is what Ctrl-C in a terminal and systemd's default ``KillMode`` do: the
+        workers get the signal too. :meth:`wait` then collects the exit code.
+        """
+        assert self._proc is not None and self._proc.poll() is None, "node not running"
+        if group:
+            os.killpg(self._proc.pid, sig)
+        else:
+            self._proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait (bounded) for the serve process to exit; its exit code, or None if it runs on."""
+        assert self._proc is not None, "node not started"
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the serve log."""
         return _tail(self.log_path, lines)

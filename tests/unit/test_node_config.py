@@ -2,8 +2,8 @@
 
 ``[server]`` carries the HTTP server settings of :class:`NodeSettings`
 (``request_read_timeout_seconds``, ``keepalive_seconds``, ``threads``,
-``max_connections``); ``TRUSTLANE_SERVER_<KEY>`` overrides each one. Bad values are refused
-with one line naming the key (or the variable) and the value.
+``max_connections``, ``drain_timeout_seconds``); ``TRUSTLANE_SERVER_<KEY>`` overrides each
+one. Bad values are refused with one line naming the key (or the variable) and the value.
 """
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ def test_partial_server_section_keeps_the_other_defaults(tmp_path: Path) -> None
     assert settings.server_threads == 2
     assert settings.request_read_timeout_seconds == 10.0
     assert settings.server_max_connections == 1000
+
+
+def test_drain_timeout_defaults_to_10_s_and_is_read_from_file_and_environment(
+    tmp_path: Path,
+) -> None:
+    # Issue 15: how long `node serve` drains requests in progress on SIGTERM or SIGINT.
+    assert load(write(tmp_path), {}).drain_timeout_seconds == 10.0
+    assert load(write(tmp_path, {"drain_timeout_seconds": 3}), {}).drain_timeout_seconds == 3.0
+    var = server_env_var("drain_timeout_seconds")
+    assert var == "TRUSTLANE_SERVER_DRAIN_TIMEOUT_SECONDS"
+    assert load(write(tmp_path), {var: "25.5"}).drain_timeout_seconds == 25.5
+    assert "server.drain_timeout_seconds must be more than 0" in load_error(
+        write(tmp_path, {"drain_timeout_seconds": 0})
+    )
+    assert "must be a number of seconds" in load_error(write(tmp_path), {var: "-1"})
 
 
 def test_env_var_names() -> None:
@@ -228,6 +243,7 @@ def test_dump_round_trips_every_setting(tmp_path: Path) -> None:
         keepalive_seconds=1.0,
         server_threads=10,
         server_max_connections=64,
+        drain_timeout_seconds=4.5,
         key_max_age_days=90,
         key_publish_wait_seconds=600,
     )

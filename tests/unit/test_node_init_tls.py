@@ -194,3 +194,20 @@ def test_peer_show_without_a_data_dir_is_one_line(capsys: pytest.CaptureFixture[
     code = main(["registry", "peer", "show", "us"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--data-dir" in err
+
+
+def test_the_peer_add_line_of_a_pilot_node_names_a_bundle_to_pass() -> None:
+    from node.cli.node_show import peer_add_command
+
+    summary = {
+        "name": "EU customs",
+        "did": "did:web:127.0.0.1%3A8443",
+        "baseUrl": "https://127.0.0.1:8443",
+        "keys": [{"publicKeyMultibase": "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"}],
+        "tls": True,
+        "caBundle": "/srv/eu/data/tls/ca-bundle.pem",
+    }
+    line = peer_add_command(summary)
+    assert line.endswith("--ca-bundle eu-customs-ca-bundle.pem"), line
+    assert "CA_THAT_ISSUED" not in line
+    assert "CA_THAT_ISSUED" in peer_add_command({**summary, "caBundle": None})

@@ -464,3 +464,24 @@ def test_benefits_require_a_verified_result() -> None:
         TrustedVerification(result, benefits=frozenset({"reduced-examination"}))
     assert result.check("status") is not None
     assert result.check("status").status is CheckStatus.UNKNOWN  # type: ignore[union-attr]
+
+
+def test_recognition_detail_never_claims_benefits_the_result_does_not_grant() -> None:
+    # Issue 15: the recognition check read "pass ... benefits: reduced-examination" next to
+    # "benefits": [] (status unknown, or a question about the past). The detail names the
+    # agreement only; the result's `benefits` alone says what is granted.
+    granted = verify_with_snapshot(credential(), snapshot(), now=NOW)
+    unknown_status = verify_with_snapshot(credential(), snapshot(status_lists={}), now=NOW)
+    historical = verify_with_snapshot(
+        credential(), snapshot(), now=NOW, at=NOW - timedelta(seconds=1)
+    )
+    assert granted.benefits == {"reduced-examination"}
+    assert codes(unknown_status)["status"][0] == "unknown"
+    for outcome in (granted, unknown_status, historical):
+        check = outcome.result.check("recognition")
+        assert check is not None and check.status is CheckStatus.PASS
+        assert "reduced-examination" not in check.detail
+        assert "benefits:" not in check.detail
+        assert "granted only when every check passes" in check.detail
+        assert outcome.to_dict()["benefits"] == sorted(outcome.benefits)
+    assert unknown_status.benefits == frozenset() and historical.benefits == frozenset()
