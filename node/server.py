@@ -706,6 +706,12 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
         if isinstance(error, ConnectionError | ssl.SSLError | TimeoutError):
             self.log.debug("connection error: %s", context.get("message"))
             return
+        if isinstance(error, asyncio.CancelledError):
+            # A connection task the stop cancelled before it began, or again while it was
+            # closing: on Python 3.11 asyncio's stream callback then calls exception() on a
+            # cancelled task. Nothing was lost: the drain had answered what had started.
+            self.log.debug("connection cancelled by the stop: %s", context.get("message"))
+            return
         loop.default_exception_handler(context)
 
     def call_app(self, environ: dict[str, Any]) -> _AppResponse:

@@ -31,7 +31,7 @@ __all__ = ["TRUSTLANE", "NodeProcess", "die_with_parent", "free_port", "run_cli"
 TRUSTLANE = Path(sys.executable).parent / "trustlane"
 LOOPBACK = "127.0.0.1"
 CLI_TIMEOUT = 60.0
-START_TIMEOUT = 20.0
+START_TIMEOUT = 60.0  # a bound for hangs; two xdist workers starting nodes at once are slow
 STOP_TIMEOUT = 15.0
 
 
