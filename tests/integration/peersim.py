@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nacl.pwhash
@@ -122,3 +122,31 @@ def pin(a: NodeServices, b: NodeServices, name: str) -> None:
         now=datetime.now(UTC),
         actor="test",
     )
+
+
+def sign_agreement(a: NodeServices, b: NodeServices) -> str:
+    """``a`` proposes an EU-AEO agreement to ``b`` and ``b`` countersigns it; return its id.
+
+    ``b`` recognises ``a``'s AEOF exporters with ``reduced-examination``, in force from a
+    minute ago; the documents are handed over directly (no push).
+    """
+    recognition = {
+        "recognisingParty": b.identity.did,
+        "issuingParty": a.identity.did,
+        "programmes": [{"programme": "EU-AEO", "levels": ["AEOF"]}],
+        "credentialTypes": ["AEOCertificate"],
+        "roles": ["exporter"],
+        "benefits": ["reduced-examination"],
+    }
+    proposal = a.agreements.propose(
+        peer_did=b.identity.did,
+        recognitions=[recognition],
+        effective_from=datetime.now(UTC) - timedelta(minutes=1),
+        effective_until=None,
+        notice_period_days=30,
+        actor="test",
+    )
+    record = b.agreements.receive(proposal, actor="test")
+    signed = b.agreements.countersign(record.id, actor="test")
+    assert a.agreements.receive(signed, actor="test").state == "active"
+    return record.id

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +19,9 @@ from node.services.status import NotFoundError
 from node.storage import audit_repo
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject, temporary_database
-from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin
+from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin, sign_agreement
 
 EU, US = 1011, 1012
-
-
-def _agreement(a: NodeServices, b: NodeServices) -> str:
-    recognition = {
-        "recognisingParty": b.identity.did,
-        "issuingParty": a.identity.did,
-        "programmes": [{"programme": "EU-AEO", "levels": ["AEOF"]}],
-        "credentialTypes": ["AEOCertificate"],
-        "roles": ["exporter"],
-        "benefits": ["reduced-examination"],
-    }
-    proposal = a.agreements.propose(
-        peer_did=b.identity.did,
-        recognitions=[recognition],
-        effective_from=datetime.now(UTC) - timedelta(minutes=1),
-        effective_until=None,
-        notice_period_days=30,
-        actor="test",
-    )
-    record = b.agreements.receive(proposal, actor="test")
-    signed = b.agreements.countersign(record.id, actor="test")
-    assert a.agreements.receive(signed, actor="test").state == "active"
-    return record.id
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -64,7 +41,7 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         now = datetime.now(UTC)
         for node in (eu, us):
             assert all(o.ok for o in node.sync.sync_all(now))
-        agreement = _agreement(eu, us)
+        agreement = sign_agreement(eu, us)
         yield sim, eu, us, agreement
         for node in (eu, us):
             node.db.dispose()

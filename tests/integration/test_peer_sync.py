@@ -15,32 +15,10 @@ from credentials.errors import MalformedInputError
 from node.federation.scheduler import sync_agreements
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
-from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin
+from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin, sign_agreement
 from registry.mra_recognition import aeo_recognition_facts, get_recognition_check
 
 EU, US, JP = 1001, 1002, 1003
-
-
-def _mra(a: NodeServices, b: NodeServices) -> None:
-    recognition = {
-        "recognisingParty": b.identity.did,
-        "issuingParty": a.identity.did,
-        "programmes": [{"programme": "EU-AEO", "levels": ["AEOF"]}],
-        "credentialTypes": ["AEOCertificate"],
-        "roles": ["exporter"],
-        "benefits": ["reduced-examination"],
-    }
-    proposal = a.agreements.propose(
-        peer_did=b.identity.did,
-        recognitions=[recognition],
-        effective_from=datetime.now(UTC) - timedelta(minutes=1),
-        effective_until=None,
-        notice_period_days=30,
-        actor="test",
-    )
-    record = b.agreements.receive(proposal, actor="test")
-    signed = b.agreements.countersign(record.id, actor="test")
-    assert a.agreements.receive(signed, actor="test").state == "active"
 
 
 @pytest.fixture
@@ -56,8 +34,8 @@ def net(tmp_path: Path) -> Any:
     now = datetime.now(UTC)
     for node in (eu, us, jp):
         assert all(o.ok for o in node.sync.sync_all(now))
-    _mra(eu, us)
-    _mra(eu, jp)
+    sign_agreement(eu, us)
+    sign_agreement(eu, jp)
     yield sim, eu, us, jp
     for node in (eu, us, jp):
         node.db.dispose()
