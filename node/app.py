@@ -38,6 +38,7 @@ from node.api import (
 )
 from node.api.common import MAX_REQUEST_BYTES, authenticate
 from node.api.errors import register_error_handlers
+from node.console import CONSOLE, console_blueprints
 from node.federation.scheduler import start_scheduler
 from node.services.readiness import SchedulerProbe
 from node.wiring import NodeServices, build_services
@@ -142,7 +143,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         risk.make_blueprint(risk=services.risk, clock=clock),
         identifiers.make_blueprint(identifiers=services.identifiers, clock=clock),
     )
-    for blueprint in blueprints:
+    for blueprint in (*blueprints, *console_blueprints(services)):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     authenticator = services.authenticator
@@ -151,6 +152,9 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
     def _guard() -> None:
         # Unknown routes fall through to the 404 handler without asking for a token.
         if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        # The officer console authenticates by its session cookie (node/console/web.py).
+        if request.blueprint is not None and request.blueprint.startswith(CONSOLE):
             return
         authenticate(authenticator)
 

@@ -21,7 +21,7 @@ from node.services.issuance import ReservedTypeError
 from node.services.status import NotFoundError, StatusConflictError
 from node.storage.db import StorageConflictError, StorageError
 
-__all__ = ["ApiError", "problem", "register_error_handlers"]
+__all__ = ["ApiError", "problem", "register_error_handlers", "status_of"]
 
 PROBLEM_BASE = "https://ns.trustlane.org/problems/"
 log = logging.getLogger("trustlane.api")
@@ -56,7 +56,7 @@ def problem(
     return response
 
 
-def _status_of(error: TrustlaneError) -> int:
+def status_of(error: TrustlaneError) -> int:
     if isinstance(error, ApiError):
         return error.status
     if isinstance(error, NotFoundError):
@@ -81,7 +81,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(TrustlaneError)
     def _domain(error: TrustlaneError) -> Response:
-        status = _status_of(error)
+        status = status_of(error)
         if status >= 500:
             log.error("service unavailable: %s", error.diagnostics())
             return problem(status, error.code, "the node cannot serve this request right now")

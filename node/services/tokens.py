@@ -17,7 +17,7 @@ from datetime import datetime
 from credentials.errors import MalformedInputError
 from credentials.strict_json import JSONValue
 from node.services.audit import record_event
-from node.storage import tokens_repo
+from node.storage import console_repo, tokens_repo
 from node.storage.db import Database
 from node.storage.records import TokenRecord
 
@@ -98,6 +98,9 @@ def revoke_token(db: Database, token_id: str, *, now: datetime, actor: str) -> b
     with db.write() as conn:
         done = tokens_repo.revoke_token(conn, token_id, now)
         if done:
+            # Console sessions opened with the token end with it (they would be refused
+            # anyway: every console request re-reads the token).
+            console_repo.end_sessions_of_token(conn, token_id, now)
             record_event(conn, now=now, actor=actor, action="token.revoked", target=token_id)
     return done
 

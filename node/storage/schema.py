@@ -28,6 +28,7 @@ __all__ = [
     "aeo_import_keys",
     "audit_events",
     "audit_head",
+    "console_sessions",
     "credential_nonces",
     "credential_offers",
     "credentials",
@@ -587,4 +588,20 @@ key_announcements = Table(
     Column("last_attempt_at", UTCDateTime()),
     Column("last_error", Text),
     Column("next_attempt", UTCDateTime()),
+)
+
+
+# --- officer console (migration 0014) -----------------------------------------------------------
+
+# A console login: the browser holds the random session id, the node its SHA-256 only.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("token_id", String(32), ForeignKey("tokens.id"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Index("ix_console_sessions_token_id", "token_id"),
 )

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine
 
 from credentials.aeo import aeo_subject_schema
 from node.app import PUBLIC_ENDPOINTS, create_app
+from node.console import CONSOLE
 from node.services.tokens import SCOPES
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject
@@ -77,9 +78,15 @@ def _openapi_template(rule: str) -> str:
 
 
 def _routes(app: Flask) -> dict[tuple[str, str], str]:
-    """(OpenAPI path, method) -> endpoint, for every rule of the app (none is exempt)."""
+    """(OpenAPI path, method) -> endpoint, for every rule of the API.
+
+    The officer console's HTML pages are not API operations: docs/console.md describes them,
+    and test_console_authz.py checks their scopes from the same route table.
+    """
     routes = {}
     for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(CONSOLE):
+            continue
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             routes[(_openapi_template(rule.rule), method.lower())] = rule.endpoint
     return routes
