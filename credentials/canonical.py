@@ -11,14 +11,19 @@ identical to RFC 8785:
 * the value holds no float (``orjson`` spells floats differently from ECMAScript, for
   example ``1.0`` against ``1`` and ``1e+21`` against ``1e21``), and only the exact types
   ``dict``, ``list``, ``str``, ``int``, ``bool`` and ``None``;
-* every integer is within +-(2**53 - 1) (``orjson`` raises otherwise);
+* every integer is within +-(2**53 - 1) (``orjson`` raises otherwise, and the slow path
+  writes larger exact integers as ECMAScript doubles);
 * no character lies outside the Basic Multilingual Plane (RFC 8785 sorts member names by
   UTF-16 code units and ``orjson`` by code points; the two orders agree only on the BMP).
 
-Anything else goes to ``rfc8785``. A value that is not I-JSON (an integer out of range, NaN
-or an infinity, a lone surrogate) raises :class:`~credentials.errors.MalformedJSONError`; a
-value that is not JSON at all (a non-string member name, a tuple, bytes, any other type)
-raises :class:`~credentials.errors.MalformedInputError`.
+Anything else goes to ``rfc8785``. An integer beyond +-(2**53 - 1) that stands for one double
+without loss (exactly that double, or exactly ECMAScript's spelling of it: JavaScript writes
+doubles up to 10**21 as plain digits, e.g. ``15639868060766604``) is that double and is
+written as ECMAScript writes it; any other would lose precision and is refused. A value
+that is not I-JSON (such an integer, NaN or an infinity, a lone surrogate) raises
+:class:`~credentials.errors.MalformedJSONError`; a value that is not JSON at all (a
+non-string member name, a tuple, bytes, any other type) raises
+:class:`~credentials.errors.MalformedInputError`.
 
 This module does not parse JSON (see :mod:`credentials.strict_json`) and does not hash or
 sign. It is pure: no I/O, no clock, no logging.
@@ -102,7 +107,8 @@ def _check_value(value: object) -> None:
 
     Raises:
         MalformedInputError: For a non-string member name or a type that is not JSON.
-        MalformedJSONError: For an integer outside +-(2**53 - 1), NaN or an infinity, or
+        MalformedJSONError: For an integer outside +-(2**53 - 1) that is not exactly a double,
+            NaN or an infinity, or
             a lone surrogate.
 
     """
@@ -112,9 +118,10 @@ def _check_value(value: object) -> None:
         if item is None or isinstance(item, bool):
             continue
         if isinstance(item, int):
-            if not -_INT_MAX <= item <= _INT_MAX:
+            if not -_INT_MAX <= item <= _INT_MAX and not _exact_double(item):
                 raise MalformedJSONError(
-                    f"integer at {path} is outside the I-JSON range +-(2**53-1)"
+                    f"integer at {path} is outside +-(2**53-1) and stands for no double "
+                    "without losing precision"
                 )
         elif isinstance(item, float):
             if not math.isfinite(item):
@@ -133,6 +140,55 @@ def _check_value(value: object) -> None:
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
         else:
             raise MalformedInputError(f"{type(item).__name__} at {path} is not a JSON type")
+
+
+def _exact_double(value: int) -> bool:
+    """Tell whether the integer ``value`` stands for one IEEE 754 double without loss.
+
+    True when ``value`` is exactly a double (``9007199254740994``), or when it is exactly
+    how ECMAScript writes its nearest double (``1152921504606847000``, JavaScript's spelling
+    of 2**60): either way the number the signer hashed is known. False for a value such as
+    ``9007199254740993``, whose nearest double is written differently (precision lost).
+    """
+    try:
+        double = float(value)
+    except OverflowError:
+        return False
+    if int(double) == value:
+        return True
+    return bool(rfc8785.dumps(double) == str(value).encode())
+
+
+def _as_doubles(value: object) -> object:
+    """Return ``value`` with every integer beyond +-(2**53 - 1) turned into its double.
+
+    RFC 8785 §3.2.2.3 serializes numbers as ECMAScript doubles: an integer literal such as
+    15639868060766604, which JavaScript writes for a double between 2**53 and 10**21, is
+    that double, and is written the way ECMAScript writes it. Only exact values get here.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value) if not -_INT_MAX <= value <= _INT_MAX else value
+    if isinstance(value, dict):
+        return {key: _as_doubles(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_as_doubles(child) for child in value]
+    return value
+
+
+def _has_big_int(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not -_INT_MAX <= item <= _INT_MAX:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _check_string(text: str, where: str) -> None:
@@ -156,11 +212,14 @@ def reference_canonicalize(value: JSONValue) -> bytes:
     Raises:
         MalformedInputError: If ``value`` holds a non-string member name or a non-JSON type,
             or is nested too deeply to process.
-        MalformedJSONError: If ``value`` holds an integer outside +-(2**53 - 1), NaN or an
+        MalformedJSONError: If ``value`` holds an integer outside +-(2**53 - 1) that is not
+            exactly a double, NaN or an
             infinity, or a lone surrogate.
 
     """
     _check_value(value)
+    if _has_big_int(value):
+        value = _as_doubles(value)  # type: ignore[assignment]
     try:
         out: bytes = rfc8785.dumps(value)
     except RecursionError as e:
@@ -182,7 +241,8 @@ def canonicalize(value: JSONValue) -> bytes:
     Raises:
         MalformedInputError: If ``value`` holds a non-string member name or a non-JSON type,
             or is nested too deeply to process.
-        MalformedJSONError: If ``value`` holds an integer outside +-(2**53 - 1), NaN or an
+        MalformedJSONError: If ``value`` holds an integer outside +-(2**53 - 1) that is not
+            exactly a double, NaN or an
             infinity, or a lone surrogate.
 
     """

@@ -2,7 +2,9 @@
 
 Creates and verifies single proofs, proof sets and proof chains (``previousProof``) following
 W3C *Data Integrity EdDSA Cryptosuites v1.0* §3.3 (eddsa-jcs-2022) and *Verifiable Credential
-Data Integrity 1.0* §4 (add and verify proof sets and chains).
+Data Integrity 1.0* §4 (add and verify proof sets and chains). Verification also accepts
+``eddsa-rdfc-2022`` proofs (§3.4), hashed by :mod:`credentials.eddsa_rdfc`; proofs are only
+ever created with ``eddsa-jcs-2022``.
 
 This module checks proofs, not credentials: it knows nothing of issuers, validity periods or
 status. It does no I/O and never reads the clock; keys come from a
@@ -31,6 +33,8 @@ from typing import NamedTuple, Protocol
 
 from credentials.canonical import canonicalize
 from credentials.datetimes import format_datetime, parse_datetime, require_aware, shift
+from credentials.eddsa_rdfc import CRYPTOSUITE as RDFC_CRYPTOSUITE
+from credentials.eddsa_rdfc import hash_data as rdfc_hash_data
 from credentials.errors import (
     InvalidKeyError,
     InvalidProofError,
@@ -48,12 +52,14 @@ from credentials.keys import (
     b58encode,
     public_key_from_verification_method,
 )
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject, JSONValue
 
 __all__ = [
     "CRYPTOSUITE",
     "MAX_PROOFS",
     "PROOF_TYPE",
+    "VERIFIABLE_SUITES",
     "DIDKeyResolver",
     "ProofOptions",
     "ProofOutcome",
@@ -66,6 +72,8 @@ __all__ = [
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
+#: Cryptosuites whose proofs verify here (the node signs only with :data:`CRYPTOSUITE`).
+VERIFIABLE_SUITES = (CRYPTOSUITE, RDFC_CRYPTOSUITE)
 # Hard cap on proofs in one document: each costs a signature check (DoS bound).
 MAX_PROOFS = 16
 # Allowance for clocks that run ahead of ours when checking ``created``.
@@ -356,15 +364,18 @@ class _Expectations(NamedTuple):
     latest_created: datetime | None
     challenge: str | None
     domain: str | None
+    signature_cache: SignatureCache | None = None
 
 
 def _check_options(proof: JSONObject, expect: _Expectations) -> datetime | None:
     """Check the proof's options; return ``created`` (or None when absent)."""
     # vc-di-eddsa §3.3.2 step 5 / §3.3.3 Transformation: type and cryptosuite must match.
-    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
+    # Verification accepts eddsa-rdfc-2022 too (credentials.eddsa_rdfc); signing never uses it.
+    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") not in VERIFIABLE_SUITES:
         raise UnsupportedCryptosuiteError(
             f"unsupported proof type/cryptosuite {proof.get('type')!r}/"
-            f"{proof.get('cryptosuite')!r}; only {PROOF_TYPE}/{CRYPTOSUITE} is accepted"
+            f"{proof.get('cryptosuite')!r}; only {PROOF_TYPE} with "
+            f"{' or '.join(VERIFIABLE_SUITES)} is accepted"
         )
     purpose = _str_member(proof, "proofPurpose")
     if expect.purpose is not None and purpose != expect.purpose:
@@ -452,7 +463,20 @@ def _verify_one(
         )
     options = {k: v for k, v in proof.items() if k != "proofValue"}
     try:
-        method.public_key.verify(signature, _hash_data(unsecured, options))
+        if proof.get("cryptosuite") == RDFC_CRYPTOSUITE:
+            # vc-di-eddsa §3.4.2/§3.4.5: the rdfc proof configuration carries the document's
+            # @context, so that its terms expand the same way.
+            if "@context" in unsecured:
+                options["@context"] = unsecured["@context"]
+            hashed = rdfc_hash_data(unsecured, options)
+        else:
+            hashed = _hash_data(unsecured, options)
+        if expect.signature_cache is None:
+            method.public_key.verify(signature, hashed)
+        else:
+            # Keyed by (public key, signature, exact hashed bytes): a hit skips only the
+            # Ed25519 step; every step above ran for this proof just now.
+            expect.signature_cache.verify(method.public_key, signature, hashed)
     except InvalidSignatureError as e:
         raise InvalidProofError(f"signature does not verify: {e.message}") from e
     return method
@@ -467,6 +491,7 @@ def get_proof_outcomes(
     challenge: str | None = None,
     domain: str | None = None,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    signature_cache: SignatureCache | None = None,
 ) -> list[ProofOutcome]:
     """Verify every proof of ``document``; never raises.
 
@@ -485,6 +510,8 @@ def get_proof_outcomes(
         challenge: When given, every proof must carry exactly this challenge.
         domain: When given, every proof's domain must include it.
         clock_skew: How far in the future ``created`` may be.
+        signature_cache: Ed25519 checks that passed before (step 7 only; see
+            :mod:`credentials.signature_cache`); None checks every signature.
 
     Returns:
         One outcome per proof, in document order. A document without proofs, or whose proof
@@ -500,6 +527,7 @@ def get_proof_outcomes(
         latest_created=None if now is None else shift(now, clock_skew),
         challenge=challenge,
         domain=domain,
+        signature_cache=signature_cache,
     )
     try:
         proofs = proofs_of(document)

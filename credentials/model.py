@@ -1,21 +1,25 @@
 """The W3C Verifiable Credentials Data Model 2.0, as far as trustlane checks it.
 
 :class:`VerifiableCredential` parses a JSON object and checks the data model rules of VC 2.0
-§4 (contexts, type, issuer, validity period, subject). It keeps the whole document, unknown
-members included, so ``to_dict`` returns exactly what was parsed. It verifies no proof.
+§4 (contexts, type, issuer, validity period, subject), the §5 rules on optional members
+(:mod:`credentials.data_model_rules`) and the JSON-LD ones, offline and in safe mode
+(:mod:`credentials.jsonld`); docs/conformance.md lists them. It keeps the whole document,
+unknown members included, so ``to_dict`` returns exactly what was parsed. It verifies no
+proof.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
+from credentials.data_model_rules import check_optional_members
 from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
+from credentials.jsonld import check_credential_jsonld
 from credentials.strict_json import JSONObject
+from credentials.urls import is_url
 
 __all__ = [
     "MAX_PRESENTED_CREDENTIALS",
@@ -30,20 +34,6 @@ __all__ = [
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 #: Most credentials one presentation may carry (each costs signature checks: a DoS bound).
 MAX_PRESENTED_CREDENTIALS = 8
-# RFC 3986 absolute URI: a scheme, a colon and no whitespace or control characters (DIDs
-# and URNs qualify).
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+\Z")
-
-
-def is_url(value: object) -> bool:
-    """Return True when ``value`` is a string holding an absolute URI."""
-    return isinstance(value, str) and _is_url_text(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_url_text(value: str) -> bool:
-    # Cached: contexts, issuers and holders recur across the credentials a node verifies.
-    return _URL.match(value) is not None
 
 
 def _bad(message: str, code: str = "INVALID_CREDENTIAL") -> MalformedInputError:
@@ -88,10 +78,21 @@ def issuer_id(document: JSONObject) -> str | None:
 
 
 def _issuer(document: JSONObject) -> str:
+    raw = document.get("issuer")
+    if isinstance(raw, dict) and "id" not in raw:
+        raise _bad("an issuer object must have an id (a URL)", code="INVALID_ISSUER")
     issuer = issuer_id(document)
     if issuer is None or not is_url(issuer):
-        raise _bad("issuer must be a URL or an object whose id is a URL", code="INVALID_ISSUER")
+        raise _bad(
+            f"issuer must be a URL or an object whose id is a URL, not {_shown(issuer or raw)}",
+            code="INVALID_ISSUER",
+        )
     return issuer
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _subjects(document: JSONObject) -> tuple[JSONObject, ...]:
@@ -160,7 +161,7 @@ class VerifiableCredential:
         )
         if valid_from and valid_until and valid_until < valid_from:
             raise _bad("validUntil is before validFrom")
-        return cls(
+        credential = cls(
             document=document,
             contexts=contexts,
             id=cred_id if isinstance(cred_id, str) else None,
@@ -170,6 +171,12 @@ class VerifiableCredential:
             valid_until=valid_until,
             subjects=_subjects(document),
         )
+        # VC DM 2.0 §5: typed objects, language values, related resources.
+        check_optional_members(document)
+        # VC DM 2.0 §4.3 and §4.5 with JSON-LD processing (offline, safe mode); last, as it
+        # is the costliest check.
+        check_credential_jsonld(document)
+        return credential
 
     def to_dict(self) -> JSONObject:
         """Return the document exactly as parsed."""

@@ -32,6 +32,7 @@ from credentials.datetimes import require_aware, shift
 from credentials.errors import MalformedInputError, VerificationError
 from credentials.model import VerifiableCredential
 from credentials.result import Check, VerificationResult
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 
 __all__ = ["get_credential_verification_result", "proof_check", "verify_credential"]
@@ -96,6 +97,7 @@ def get_credential_verification_result(
     resolver: VerificationMethodResolver,
     now: datetime,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    signature_cache: SignatureCache | None = None,
 ) -> VerificationResult:
     """Verify a credential and report every check; never raises.
 
@@ -104,6 +106,8 @@ def get_credential_verification_result(
         resolver: Where verification methods come from.
         now: The reference time (aware), fixed once per request.
         clock_skew: Tolerance for ``validFrom`` and ``created`` in the future.
+        signature_cache: Ed25519 checks that passed before; only the signature check itself
+            is skipped on a hit, every other step runs (:mod:`credentials.signature_cache`).
 
     Returns:
         The result, with checks ``data_model``, ``proof``, ``issuer`` and ``validity`` (only
@@ -124,6 +128,7 @@ def get_credential_verification_result(
         expected_purpose="assertionMethod",
         now=now,
         clock_skew=clock_skew,
+        signature_cache=signature_cache,
     )
     checks.append(proof_check(outcomes))
     # Step 3: issuer binding.

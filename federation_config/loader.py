@@ -37,7 +37,11 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "keystore": {"dir": str, "passphrase_env": str, "passphrase_file": str},
     "status_lists": {"size": int, "valid_seconds": int, "cache_seconds": int},
     "credentials": {"valid_days": int},
-    "limits": {"max_request_bytes": int, "clock_skew_seconds": int},
+    "limits": {
+        "max_request_bytes": int,
+        "clock_skew_seconds": int,
+        "signature_cache_entries": int,
+    },
     "security": {"insecure_allow_plain_http": bool},
     "presentations": {"challenge_ttl_seconds": int},
     "offers": {"code_ttl_seconds": int},
@@ -187,6 +191,7 @@ def load(data_dir: Path, environ: Mapping[str, str]) -> NodeSettings:
         credential_valid_days=section("credentials").get("valid_days", 3 * 365),
         max_request_bytes=limits.get("max_request_bytes", 1024 * 1024),
         clock_skew_seconds=limits.get("clock_skew_seconds", 300),
+        signature_cache_entries=limits.get("signature_cache_entries", 65_536),
         challenge_ttl_seconds=section("presentations").get("challenge_ttl_seconds", 600),
         offer_code_ttl_seconds=section("offers").get("code_ttl_seconds", 600),
         key_max_age_days=section("keys").get("max_age_days"),
@@ -219,6 +224,7 @@ def dump(settings: NodeSettings) -> str:
         "limits": {
             "max_request_bytes": settings.max_request_bytes,
             "clock_skew_seconds": settings.clock_skew_seconds,
+            "signature_cache_entries": settings.signature_cache_entries,
         },
         "security": {"insecure_allow_plain_http": settings.insecure_allow_plain_http},
         "presentations": {"challenge_ttl_seconds": settings.challenge_ttl_seconds},

@@ -93,6 +93,8 @@ class NodeSettings:
         credential_valid_days: Default validity of issued AEO credentials.
         max_request_bytes: Largest accepted request body.
         clock_skew_seconds: Tolerance for times slightly in the future.
+        signature_cache_entries: How many passed Ed25519 checks each worker remembers
+            (``[limits] signature_cache_entries``; see :mod:`credentials.signature_cache`).
         request_read_timeout_seconds: Longest time to receive one complete request (TLS
             handshake, request line, headers and body); a slower client is answered 408 and
             disconnected (ADR 0002).
@@ -130,6 +132,7 @@ class NodeSettings:
     credential_valid_days: int = 3 * 365
     max_request_bytes: int = 1024 * 1024
     clock_skew_seconds: int = 300
+    signature_cache_entries: int = 65_536
     request_read_timeout_seconds: float = 10.0
     keepalive_seconds: float = 5.0
     server_threads: int = 8
@@ -162,6 +165,7 @@ class NodeSettings:
             "challenge_ttl_seconds",
             "offer_code_ttl_seconds",
             "key_publish_wait_seconds",
+            "signature_cache_entries",
         ):
             value = getattr(self, name)
             if not value > 0:  # also refuses NaN

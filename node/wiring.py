@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from credentials.errors import MalformedInputError
+from credentials.signature_cache import SignatureCache
 from federation_config.federation import (
     FEDERATION_CONFIG_NAME,
     FederationSettings,
@@ -119,7 +120,11 @@ def build_services(
     skew = timedelta(seconds=settings.clock_skew_seconds)
     identity = NodeIdentity(settings.did, db, keystore)
     federation = load_federation_settings(settings, environ)
+    # One per worker process: credential and presentation verification share it, and the
+    # trust snapshot empties it of keys whose state changed.
+    signatures = SignatureCache(settings.signature_cache_entries)
     trust = TrustSnapshotSource(
+        signature_cache=signatures,
         db=db,
         did=settings.did,
         base_url=settings.base_url,
@@ -171,13 +176,17 @@ def build_services(
     agreements = AgreementService(
         db=db, identity=identity, peers=peers, clock=clock, deliver=push.deliver_document
     )
-    verification = VerificationService(trust=trust, clock_skew=skew, refetch=refetch.request)
+    verification = VerificationService(
+        trust=trust, clock_skew=skew, refetch=refetch.request, signature_cache=signatures
+    )
     challenges = ChallengeService(
         db=db,
         domain=settings.base_url,
         ttl=timedelta(seconds=settings.challenge_ttl_seconds),
     )
-    presentations = PresentationService(trust=trust, challenges=challenges, refetch=refetch.request)
+    presentations = PresentationService(
+        trust=trust, challenges=challenges, refetch=refetch.request, signature_cache=signatures
+    )
     log = TransparencyLog(db=db, identity=identity)
     devices = DeviceService(
         db=db,

@@ -37,6 +37,7 @@ from datetime import datetime
 from credentials.errors import MalformedInputError
 from credentials.model import issuer_id
 from credentials.result import Check, CheckStatus, VerificationResult
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from credentials.verification import get_credential_verification_result
 from registry.mra_recognition import aeo_recognition_facts, get_recognition_check
@@ -51,12 +52,16 @@ from registry.trust_snapshot import PeerState, SnapshotResolver, TrustSnapshot
 
 __all__ = [
     "LIST_ID",
+    "OWN_LIST_ID",
     "TrustedVerification",
     "verify_with_snapshot",
 ]
 
 #: The path segment that names a node's status list ("revocation-1"); nothing else is one.
 LIST_ID = re.compile(r"[a-z]+-[0-9]{1,9}\Z", re.ASCII)
+#: This node's own lists: also those its did:key forms issue ("revocation-key-2-1"). Partners
+#: verify only credentials issued by a did:web, so they never need the latter.
+OWN_LIST_ID = re.compile(r"[a-z]+-(?:key-[0-9]{1,9}-)?[0-9]{1,9}\Z", re.ASCII)
 _GATES = ("data_model", "proof", "issuer")
 
 
@@ -107,9 +112,11 @@ def _not_run(name: str, result: VerificationResult) -> Check | None:
     return None
 
 
-def _own_list_check(entry: StatusListEntry, snapshot: TrustSnapshot, reference: datetime) -> Check:
+def _own_list_check(
+    entry: StatusListEntry, issuer: str | None, snapshot: TrustSnapshot, reference: datetime
+) -> Check:
     url = entry.status_list_credential
-    if not url.startswith(snapshot.own_status_list_prefix) or not LIST_ID.match(
+    if not url.startswith(snapshot.own_status_list_prefix) or not OWN_LIST_ID.match(
         url[len(snapshot.own_status_list_prefix) :]
     ):
         return Check.failed(
@@ -122,7 +129,14 @@ def _own_list_check(entry: StatusListEntry, snapshot: TrustSnapshot, reference: 
             "STATUS_UNKNOWN_AT_TIME",
             f"no version of {url} was published by the reference time",
         )
-    return get_status_check(entry, held.info, now=reference)
+    # A status list must have the issuer of the credential. Credentials this node signed as
+    # a did:key before its did:key forms had lists of their own point at its did:web's
+    # lists: both names are this node, so it still accepts those (independent verifiers
+    # do not; reissue them).
+    legacy = held.issuer == snapshot.own_did and issuer is not None and issuer != held.issuer
+    return get_status_check(
+        entry, held.info, now=reference, credential_issuer=None if legacy else issuer
+    )
 
 
 def _peer_list_check(
@@ -194,7 +208,7 @@ def _status_check(
             _peer_list_check(e, peer, snapshot, reference, historical, refetch) for e in entries
         ]
     elif snapshot.is_own(issuer):
-        checks = [_own_list_check(e, snapshot, reference) for e in entries]
+        checks = [_own_list_check(e, issuer, snapshot, reference) for e in entries]
     else:
         checks = [
             Check.unknown(
@@ -243,6 +257,7 @@ def verify_with_snapshot(
     *,
     now: datetime,
     at: datetime | None = None,
+    signature_cache: SignatureCache | None = None,
 ) -> TrustedVerification:
     """Verify a credential against a trust snapshot (module steps 1-4); never raises.
 
@@ -253,6 +268,8 @@ def verify_with_snapshot(
             (:meth:`TrustSnapshot.with_status_lists`).
         now: The request's time (aware).
         at: The time the question is about; None or ``now`` asks about now.
+        signature_cache: Ed25519 checks that passed before; a hit skips only that check
+            (key resolution, status and recognition run every time).
 
     Returns:
         The checks, the benefits granted and the lists to refetch.
@@ -265,6 +282,7 @@ def verify_with_snapshot(
         resolver=SnapshotResolver(snapshot, now=now),
         now=reference,
         clock_skew=snapshot.limits.clock_skew,
+        signature_cache=signature_cache,
     )
     if len(result.checks) == 1:
         # Not a credential at all (data model failed): nothing more can be said.

@@ -11,10 +11,11 @@ Steps (each adds one named check to the presentation result, in this order):
 1. ``data_model``: VC Data Model 2.0 §4.13 (``@context`` first entry the v2 context, ``type``
    includes ``VerifiablePresentation``, embedded credentials; see
    :class:`credentials.model.VerifiablePresentation`). When it fails nothing else runs.
-2. ``proof``: exactly one Data Integrity proof (``eddsa-jcs-2022``), by a did:key, with
+2. ``proof``: exactly one Data Integrity proof (``eddsa-jcs-2022`` or, as other wallets
+   and the VC 2.0 test suite sign, ``eddsa-rdfc-2022``), by a did:key, with
    ``proofPurpose`` ``authentication`` and carrying the issued ``challenge`` and this node's
    origin as ``domain`` (VC Data Integrity §4.3 steps on challenge and domain; vc-di-eddsa
-   §3.3.2).
+   §3.3.2, §3.4.2).
 3. ``holder``: the signer's DID is the presentation's ``holder`` and the
    ``credentialSubject.id`` of every credential inside (``HOLDER_MISMATCH``). Not run when
    the proof did not pass.
@@ -37,6 +38,7 @@ from credentials.data_integrity import DIDKeyResolver, get_proof_outcomes, proof
 from credentials.errors import MalformedInputError
 from credentials.model import VerifiablePresentation
 from credentials.result import Check, CheckStatus, VerificationResult
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from credentials.verification import proof_check
 from registry.pipeline import TrustedVerification, verify_with_snapshot
@@ -272,10 +274,14 @@ def _holder(vp: VerifiablePresentation, signer: str | None) -> tuple[Check, tupl
 
 
 def _credential(
-    document: JSONObject, holder: Check, snapshot: TrustSnapshot, now: datetime
+    document: JSONObject,
+    holder: Check,
+    snapshot: TrustSnapshot,
+    now: datetime,
+    signature_cache: SignatureCache | None,
 ) -> tuple[TrustedVerification, frozenset[str]]:
     """Step 4: one credential's own result (benefits withheld) and what it would grant."""
-    outcome = verify_with_snapshot(document, snapshot, now=now)
+    outcome = verify_with_snapshot(document, snapshot, now=now, signature_cache=signature_cache)
     result = outcome.result.with_checks(holder)
     verified = result.verified
     withheld = TrustedVerification(
@@ -293,6 +299,7 @@ def verify_presentation_with_snapshot(
     now: datetime,
     challenge: str,
     domain: str,
+    signature_cache: SignatureCache | None = None,
 ) -> PresentationVerification:
     """Verify a presentation and every credential in it (module steps 1-4); never raises.
 
@@ -302,6 +309,9 @@ def verify_presentation_with_snapshot(
         now: The request's time (aware).
         challenge: The challenge the node issued for this presentation.
         domain: This node's origin (its base URL), which the holder's proof must name.
+        signature_cache: Ed25519 checks of the credentials' proofs that passed before
+            (:mod:`credentials.signature_cache`). The holder's proof never uses it: it signs
+            a fresh challenge, so it would never be seen again.
 
     Returns:
         The presentation's checks and one result per credential. Nothing is granted yet:
@@ -321,7 +331,7 @@ def verify_presentation_with_snapshot(
     holder, per_credential = _holder(vp, signer)
     checks.append(holder)
     results = [
-        _credential(credential, check, snapshot, now)
+        _credential(credential, check, snapshot, now, signature_cache)
         for credential, check in zip(vp.credentials, per_credential, strict=True)
     ]
     presentation = VerificationResult(tuple(checks))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
+from typing import Any
 
 from credentials.data_integrity import DIDKeyResolver
+from credentials.errors import TrustlaneError
+from credentials.result import Check, VerificationResult
+from credentials.strict_json import JSONObject, loads_object
 from credentials.verification import get_credential_verification_result
-from node.cli._io import EXIT_FAILED, EXIT_OK, parse_at, print_json, read_json_object
+from node.cli._io import EXIT_FAILED, EXIT_OK, parse_at, print_json, read_bytes
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,27 +33,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    document = read_json_object(args.file)
+    # Exit 2 only for usage errors and a file that cannot be read; a document that was read
+    # but is not an acceptable credential (not strict JSON, not an object) fails
+    # verification: exit 1, and the result's data_model check says why.
+    data = read_bytes(args.file)
+    reference = parse_at(args.at) if args.at else None
     benefits: list[str] = []
-    if args.data_dir:
-        from node.cli.node_cmd import load_services
-        from node.wiring import utcnow
-
-        services = load_services(args)
-        at = parse_at(args.at) if args.at else None
-        outcome = services.verification.verify(document, now=utcnow(), at=at)
-        if outcome.refetch:
-            # A command, not a request: fetch the missing or stale lists now and ask again.
-            for url in sorted(outcome.refetch):
-                services.sync.sync_status_list(url, utcnow())
-            outcome = services.verification.verify(document, now=utcnow(), at=at)
-        result, body = outcome.result, outcome.to_dict()
-        benefits = sorted(outcome.benefits)
-    else:
-        result = get_credential_verification_result(
-            document, resolver=DIDKeyResolver(), now=parse_at(args.at)
+    try:
+        document = loads_object(data)
+    except TrustlaneError as e:
+        result = VerificationResult(
+            (Check.failed("data_model", e.code, f"not a strict JSON object: {e.message}"),)
         )
         body = result.to_dict()
+    else:
+        result, body, benefits = _verify_document(args, document, reference)
     if args.json:
         print_json(body)
     else:
@@ -59,3 +58,28 @@ def _verify(args: argparse.Namespace) -> int:
         if benefits:
             print(f"benefits: {', '.join(benefits)}")
     return EXIT_OK if result.verified else EXIT_FAILED
+
+
+def _verify_document(
+    args: argparse.Namespace, document: JSONObject, at: datetime | None
+) -> tuple[VerificationResult, dict[str, Any], list[str]]:
+    benefits: list[str] = []
+    if args.data_dir:
+        from node.cli.node_cmd import load_services
+        from node.wiring import utcnow
+
+        services = load_services(args)
+        outcome = services.verification.verify(document, now=utcnow(), at=at)
+        if outcome.refetch:
+            # A command, not a request: fetch the missing or stale lists now and ask again.
+            for url in sorted(outcome.refetch):
+                services.sync.sync_status_list(url, utcnow())
+            outcome = services.verification.verify(document, now=utcnow(), at=at)
+        result, body = outcome.result, outcome.to_dict()
+        benefits = sorted(outcome.benefits)
+    else:
+        result = get_credential_verification_result(
+            document, resolver=DIDKeyResolver(), now=at or datetime.now(UTC)
+        )
+        body = result.to_dict()
+    return result, body, benefits

@@ -2,7 +2,11 @@
 
 The node signs only as itself: ``issuer`` must be its did:web (signed with the did:web key
 URL) or the did:key form of its current assertion key (signed with the did:key URL, for
-verifiers that only resolve did:key).
+verifiers that only resolve did:key). A status list has the issuer of the credentials that
+use it: a did:key credential's entries go to lists that did:key issues. A ``credentialStatus``
+the caller supplies is kept when well formed and on lists the caller runs
+(:meth:`IssuanceService._check_caller_status`); AEO credentials carry the node's own entries
+only.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from credentials.datetimes import format_datetime, shift
 from credentials.errors import MalformedInputError
 from credentials.model import VerifiableCredential, is_url, issuer_id
 from credentials.signing import sign_credential
-from credentials.strict_json import JSONObject
+from credentials.strict_json import JSONObject, JSONValue
 from node.services.audit import record_event, record_events
 from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import PURPOSES, StatusService
@@ -28,6 +32,7 @@ from node.storage import credentials_repo
 from node.storage.db import Database, StorageConflictError
 from node.storage.documents import serialize_document
 from node.storage.records import CredentialRecord
+from registry.status_list import KNOWN_PURPOSES, StatusListEntry
 
 __all__ = [
     "RESERVED_TYPES",
@@ -78,6 +83,23 @@ class PreparedCredential:
     verification_method: str
     signer: SigningKey
     status_purposes: tuple[str, ...]
+
+
+def _status_kid(prepared: PreparedCredential) -> str | None:
+    # A credential the node signs as its did:key points at lists that did:key issues: the
+    # issuer of a status list must be the issuer of the credentials that use it.
+    if prepared.verification_method == prepared.signer.did_key_vm:
+        return prepared.signer.kid
+    return None
+
+
+def _with_entries(caller: JSONValue | None, entries: Sequence[JSONObject]) -> JSONValue:
+    # The caller's own entries (already checked) come first, then the node's.
+    existing: list[JSONValue] = (
+        [] if caller is None else (list(caller) if isinstance(caller, list) else [caller])
+    )
+    merged: list[JSONValue] = [*existing, *entries]
+    return merged[0] if len(merged) == 1 else merged
 
 
 def _issued_details(prepared: PreparedCredential) -> dict[str, object]:
@@ -143,8 +165,6 @@ class IssuanceService:
         doc = dict(credential)
         if "proof" in doc:
             raise _bad("the credential to issue must not carry a proof")
-        if "credentialStatus" in doc:
-            raise _bad("credentialStatus is assigned by the node; ask for it in options")
         for purpose in status_purposes:
             if purpose not in PURPOSES:
                 raise _bad(f"unsupported statusPurpose {purpose!r}", code="INVALID_STATUS_PURPOSE")
@@ -152,6 +172,10 @@ class IssuanceService:
         issuer_did = signer.key.public_key.did
         doc.setdefault("issuer", self._identity.did)
         issuer = issuer_id(doc)
+        # The issuer is checked as a URL in its own right first (VC DM 2.0 §4.7), so a
+        # malformed issuer is named as such, not merely as "not this node".
+        if issuer is None or not is_url(issuer):
+            raise _bad("issuer must be a URL or an object whose id is a URL", code="INVALID_ISSUER")
         if issuer == self._identity.did:
             vm = signer.did_web_vm
         elif issuer == issuer_did:
@@ -168,6 +192,17 @@ class IssuanceService:
             raise _bad("credential id must be a URL")
         if "validFrom" not in doc:
             doc["validFrom"] = format_datetime(now)
+        if "credentialStatus" in doc:
+            # Checked before the data model, so that a malformed entry is MALFORMED_VALUE
+            # whatever else the data model rules would say about it.
+            types = doc.get("type")
+            if AEO_CREDENTIAL_TYPE in (types if isinstance(types, list) else [types]):
+                raise _bad(
+                    "an AEOCertificate carries only the node's own status entries; "
+                    "leave credentialStatus out",
+                    code="MALFORMED_VALUE",
+                )
+            self._check_caller_status(doc["credentialStatus"])
         parsed = VerifiableCredential.from_dict(doc)
         reserved = sorted(RESERVED_TYPES.intersection(parsed.types) - {workflow_type})
         if reserved:
@@ -178,6 +213,10 @@ class IssuanceService:
         if AEO_CREDENTIAL_TYPE in parsed.types and not aeo_subject_checked:
             for subject in parsed.subjects:
                 validate_aeo_subject(subject)
+        if AEO_CREDENTIAL_TYPE in parsed.types:
+            # An AEO credential carries the node's own revocation and suspension entries,
+            # always (partners require both), and no other (refused above).
+            status_purposes = tuple(dict.fromkeys((*status_purposes, *PURPOSES)))
         subject_id = parsed.subjects[0].get("id")
         # What the database indexes must fit its columns, on every backend alike.
         if len(credential_id) > 200:
@@ -196,6 +235,37 @@ class IssuanceService:
             signer=signer,
             status_purposes=status_purposes,
         )
+
+    def _check_caller_status(self, raw: JSONValue) -> None:
+        """The rule for a ``credentialStatus`` the caller supplies on generic issuance.
+
+        Accepted: well-formed ``BitstringStatusListEntry`` items (type, a purpose the spec
+        defines, a decimal index, a list URL, statusSize/statusMessage/statusReference
+        consistent) on lists the caller runs. Refused with ``MALFORMED_VALUE``: anything
+        else, and any entry naming a list of this node (its indexes are the node's to give,
+        in ``options.credentialStatus``; a caller-chosen one could share another holder's bit).
+        """
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise _bad("credentialStatus must not be an empty list", code="MALFORMED_VALUE")
+        own_prefix = self._status.list_url("")
+        for item in items:
+            try:
+                entry = StatusListEntry.from_dict(item)
+            except MalformedInputError as e:
+                raise _bad(f"credentialStatus: {e.message}", code="MALFORMED_VALUE") from e
+            if entry.status_purpose not in KNOWN_PURPOSES:
+                raise _bad(
+                    f"credentialStatus: statusPurpose {entry.status_purpose!r} is not one of "
+                    f"{list(KNOWN_PURPOSES)}",
+                    code="MALFORMED_VALUE",
+                )
+            if entry.status_list_credential.startswith(own_prefix):
+                raise _bad(
+                    "credentialStatus names a status list of this node; ask for the node's "
+                    "own entries in options.credentialStatus instead",
+                    code="MALFORMED_VALUE",
+                )
 
     def _store(self, prepared: PreparedCredential, *, now: datetime, actor: str) -> JSONObject:
         try:
@@ -248,9 +318,9 @@ class IssuanceService:
             raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID")
         if prepared.status_purposes:
             entries = self._status.allocate_entries(
-                conn, credential_id, prepared.status_purposes, now
+                conn, credential_id, prepared.status_purposes, now, kid=_status_kid(prepared)
             )
-            doc["credentialStatus"] = entries[0] if len(entries) == 1 else list(entries)
+            doc["credentialStatus"] = _with_entries(doc.get("credentialStatus"), entries)
         signed = sign_credential(
             doc,
             prepared.signer.key,
@@ -351,13 +421,16 @@ class IssuanceService:
         purposes = prepared[0].status_purposes
         if any(p.status_purposes != purposes for p in prepared):
             raise ValueError("every credential of a batch must ask for the same status purposes")
+        kid = _status_kid(prepared[0])
+        if any(_status_kid(p) != kid for p in prepared):
+            raise ValueError("every credential of a batch must have the same issuer")
         docs = [dict(p.document) for p in prepared]
         if purposes:
             allocated = self._status.allocate_entries_bulk(
-                conn, [p.credential_id for p in prepared], purposes, now
+                conn, [p.credential_id for p in prepared], purposes, now, kid=kid
             )
             for doc, entries in zip(docs, allocated, strict=True):
-                doc["credentialStatus"] = entries[0] if len(entries) == 1 else list(entries)
+                doc["credentialStatus"] = _with_entries(doc.get("credentialStatus"), entries)
         signed = [
             sign_credential(
                 doc, p.signer.key, verification_method=p.verification_method, created=now

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from node.services.challenges import ChallengeService
 from node.services.trust import TrustSnapshotSource
@@ -37,6 +38,8 @@ class PresentationService:
         trust: The trust snapshot source.
         challenges: Issues and spends this node's challenges (and knows its origin).
         refetch: Queues status list URLs for a background fetch.
+        signature_cache: Ed25519 checks of credential proofs that passed before; None
+            checks every signature.
 
     """
 
@@ -46,10 +49,12 @@ class PresentationService:
         trust: TrustSnapshotSource,
         challenges: ChallengeService,
         refetch: Callable[[Iterable[str]], object] | None = None,
+        signature_cache: SignatureCache | None = None,
     ) -> None:
         self._trust = trust
         self._challenges = challenges
         self._refetch = refetch
+        self._signatures = signature_cache
 
     @property
     def domain(self) -> str:
@@ -73,7 +78,12 @@ class PresentationService:
         """
         snapshot = self._trust.current()
         outcome = verify_presentation_with_snapshot(
-            presentation, snapshot, now=now, challenge=challenge, domain=self.domain
+            presentation,
+            snapshot,
+            now=now,
+            challenge=challenge,
+            domain=self.domain,
+            signature_cache=self._signatures,
         )
         settle = self._challenges.redeem if outcome.presentation.verified else self._challenges.look
         state, found = settle(challenge, consignment=consignment, port=port, now=now)

@@ -17,7 +17,7 @@ from credentials.signing import sign_credential
 from credentials.strict_json import loads_object
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
-from node.services.status import StatusService
+from node.services.status import StatusService, list_issuer_kid
 from node.services.transparency import record_signed
 from node.storage import credentials_repo, status_repo
 from node.storage.db import Database
@@ -96,7 +96,9 @@ def reissue_signed_by(
             )
             reissued += 1
     with db.read() as conn:
-        list_ids = status_repo.list_ids(conn)
+        # The lists the compromised key's did:key issues are signed by that key only: never
+        # re-sign them with it (their credentials are not reissuable either, see above).
+        list_ids = [i for i in status_repo.list_ids(conn) if list_issuer_kid(i) != kid]
     for list_id in list_ids:
         status.republish(list_id, now)
     return ReissueReport(reissued, len(list_ids), tuple(skipped))

@@ -25,16 +25,32 @@ from node.storage import status_repo
 from node.storage.db import Database
 from node.storage.documents import serialize_document
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
+from registry.pipeline import OWN_LIST_ID
 from registry.status_list import (
     BitstringStatusList,
     build_status_list_credential,
 )
 
-__all__ = ["NotFoundError", "StatusChange", "StatusConflictError", "StatusService"]
+__all__ = [
+    "LIST_ID",
+    "NotFoundError",
+    "StatusChange",
+    "StatusConflictError",
+    "StatusService",
+    "list_issuer_kid",
+]
 
 PURPOSES = ("revocation", "suspension")
-# The ids this node gives its lists ("revocation-1"); anything else is not one of ours.
-LIST_ID = re.compile(r"[a-z]+-[0-9]{1,9}\Z", re.ASCII)
+# The ids this node gives its lists: "revocation-1" (issued by its did:web) or
+# "revocation-key-2-1" (issued by the did:key form of its key "key-2"); nothing else is ours.
+LIST_ID = OWN_LIST_ID
+_KEY_LIST = re.compile(r"[a-z]+-(key-[0-9]{1,9})-[0-9]{1,9}\Z", re.ASCII)
+
+
+def list_issuer_kid(list_id: str) -> str | None:
+    """The kid whose did:key issues list ``list_id``, or None when the did:web issues it."""
+    match = _KEY_LIST.match(list_id)
+    return match.group(1) if match else None
 
 
 class NotFoundError(TrustlaneError):
@@ -102,9 +118,19 @@ class StatusService:
     # -- issuance ----------------------------------------------------------------------
 
     def allocate_entries(
-        self, conn: Connection, credential_id: str, purposes: tuple[str, ...], now: datetime
+        self,
+        conn: Connection,
+        credential_id: str,
+        purposes: tuple[str, ...],
+        now: datetime,
+        *,
+        kid: str | None = None,
     ) -> list[JSONObject]:
         """Allocate one entry per distinct purpose inside the issuing transaction; return them.
+
+        ``kid``: the credential is issued by the did:key form of this key, so its entries go
+        to lists that this did:key issues (a status list has the issuer of the credentials
+        that use it); None for the node's did:web.
 
         Entries come back in the order of ``purposes``, but are allocated in sorted purpose
         order: opening a list locks its purpose's head row, and one order for every
@@ -113,20 +139,18 @@ class StatusService:
         allocated: dict[str, JSONObject] = {}
         for purpose in sorted(set(purposes)):
             list_id, idx, needs_first_version = status_repo.allocate_index(
-                conn, purpose=purpose, credential_id=credential_id, size=self._size, now=now
+                conn,
+                purpose=purpose,
+                credential_id=credential_id,
+                size=self._size,
+                now=now,
+                kid=kid,
             )
             if needs_first_version:
                 # A new list is published at once, so that "status at time T" has a version
                 # to answer from for every credential, from its issuance on.
                 self._publish_locked(conn, list_id, now)
-            url = self.list_url(list_id)
-            allocated[purpose] = {
-                "id": f"{url}#{idx}",
-                "type": "BitstringStatusListEntry",
-                "statusPurpose": purpose,
-                "statusListIndex": str(idx),
-                "statusListCredential": url,
-            }
+            allocated[purpose] = self._entry(purpose, list_id, idx)
         return [allocated[purpose] for purpose in dict.fromkeys(purposes)]
 
     def allocate_entries_bulk(
@@ -135,6 +159,8 @@ class StatusService:
         credential_ids: Sequence[str],
         purposes: tuple[str, ...],
         now: datetime,
+        *,
+        kid: str | None = None,
     ) -> list[list[JSONObject]]:
         """:meth:`allocate_entries` for many credentials at once (bulk issuance).
 
@@ -144,7 +170,12 @@ class StatusService:
         allocated: dict[str, list[JSONObject]] = {}
         for purpose in sorted(set(purposes)):  # the same lock order as allocate_entries
             entries, first_versions = status_repo.allocate_indexes(
-                conn, purpose=purpose, credential_ids=credential_ids, size=self._size, now=now
+                conn,
+                purpose=purpose,
+                credential_ids=credential_ids,
+                size=self._size,
+                now=now,
+                kid=kid,
             )
             for list_id in first_versions:
                 self._publish_locked(conn, list_id, now)
@@ -175,7 +206,14 @@ class StatusService:
         bits = BitstringStatusList(size)
         for idx in status_repo.set_bits(conn, list_id):
             bits.set(idx, True)
-        signer = self._identity.current()
+        kid = list_issuer_kid(list_id)
+        if kid is None:
+            signer = self._identity.current()
+            issuer, vm = self._identity.did, signer.did_web_vm
+        else:
+            # A did:key's lists are signed by that very key, whichever key is current.
+            signer = self._identity.signing_key(kid)
+            issuer, vm = signer.key.public_key.did, signer.did_key_vm
         # Milliseconds, strictly after the previous version: versions published within one
         # second stay ordered by validFrom, which peers use to refuse rollbacks.
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -184,15 +222,13 @@ class StatusService:
             now = previous.valid_from + timedelta(milliseconds=1)
         unsigned = build_status_list_credential(
             list_id=self.list_url(list_id),
-            issuer=self._identity.did,
+            issuer=issuer,
             purpose=purpose,
             status_list=bits,
             valid_from=now,
             valid_until=now + self._valid_for,
         )
-        signed = sign_credential(
-            unsigned, signer.key, verification_method=signer.did_web_vm, created=now
-        )
+        signed = sign_credential(unsigned, signer.key, verification_method=vm, created=now)
         document = serialize_document(signed)
         record = StatusListVersionRecord(
             list_id=list_id,

@@ -12,6 +12,9 @@ Decisions:
   to the node's own view (``checked_at`` is None and the validity dates are cleared).
 - A peer key with no record of where it came from (pin, announcement, re-pin) is left out:
   an unknown key grants nothing.
+- After a rebuild, every key whose state changed (compromised, retired, rotated out, gone, or
+  its peer no longer trusted) is dropped from the signature cache. Every worker and replica
+  rebuilds when the generation moves, so each empties its own cache, whoever made the change.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from credentials.data_integrity import proofs_of
-from credentials.errors import MalformedInputError, VerificationError
+from credentials.errors import InvalidKeyError, MalformedInputError, VerificationError
+from credentials.keys import PublicKey
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject, loads_object
 from node.storage import federation_repo, keys_repo, status_repo, trust_repo
 from node.storage.db import Database
 from registry.mra import MutualRecognitionAgreement
 from registry.peer_keys import parse_did_document
-from registry.pipeline import LIST_ID
+from registry.pipeline import OWN_LIST_ID
 from registry.status_list import StatusListCredentialInfo, parse_status_list_credential
 from registry.trust_snapshot import (
     AgreementState,
@@ -57,6 +62,29 @@ def own_proof_value(document: JSONObject, own_did: str) -> str | None:
     return found
 
 
+def _key_states(snapshot: TrustSnapshot) -> dict[str, tuple[KeyState, bool]]:
+    """Every key of a snapshot by multibase, with whether its controller is trusted."""
+    states = {k.multibase: (k, True) for k in snapshot.own_keys.values()}
+    for peer in snapshot.peers.values():
+        states.update({k.multibase: (k, peer.trusted) for k in peer.keys.values()})
+    return states
+
+
+def _forget_changed_keys(
+    cache: SignatureCache, previous: TrustSnapshot, current: TrustSnapshot
+) -> None:
+    """Drop the cached signature checks of every key whose state changed or that is gone."""
+    after = _key_states(current)
+    for multibase, state in _key_states(previous).items():
+        if after.get(multibase) == state:
+            continue
+        try:
+            raw = PublicKey.from_multibase(multibase).raw
+        except (InvalidKeyError, MalformedInputError):
+            continue  # never resolvable, so never cached
+        cache.forget_key(raw)
+
+
 def _signed_by_compromised(document: str, peers: dict[str, PeerState]) -> bool:
     try:
         proofs = proofs_of(loads_object(document))
@@ -81,11 +109,23 @@ class TrustSnapshotSource:
         did: The node's did:web.
         base_url: The node's public base URL.
         limits: Freshness limits and skew.
+        signature_cache: Emptied of a key's entries when a rebuild finds its state changed.
 
     """
 
-    def __init__(self, *, db: Database, did: str, base_url: str, limits: TrustLimits) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        did: str,
+        base_url: str,
+        limits: TrustLimits,
+        signature_cache: SignatureCache | None = None,
+    ) -> None:
         self._db = db
+        self._generation_sql = trust_repo.generation_sql(db.engine.dialect)
+        self._signatures = signature_cache
+        self._last_built: TrustSnapshot | None = None
         self._did = did
         self._base_url = base_url.rstrip("/")
         self._limits = limits
@@ -99,8 +139,8 @@ class TrustSnapshotSource:
         Raises:
             StorageError: The database cannot be read.
         """
-        with self._db.read() as conn:
-            generation = trust_repo.read_generation(conn)
+        # One statement, no transaction (Database.read_value): this runs on every request.
+        generation = int(self._db.read_value(self._generation_sql) or 0)
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
@@ -109,6 +149,9 @@ class TrustSnapshotSource:
             if snapshot is not None and snapshot.generation == generation:
                 return snapshot
             snapshot = self._build()
+            previous, self._last_built = self._last_built, snapshot
+            if self._signatures is not None and previous is not None:
+                _forget_changed_keys(self._signatures, previous, snapshot)
             self._snapshot = snapshot
             return snapshot
 
@@ -217,7 +260,7 @@ class TrustSnapshotSource:
             info = self._info((url, f"v{version.version}"), version.document)
             lists[url] = StatusListState(
                 url=url,
-                issuer=self._did,
+                issuer=info.issuer,
                 info=dataclasses.replace(info, valid_from=None, valid_until=None),
                 checked_at=None,
             )
@@ -256,13 +299,13 @@ class TrustSnapshotSource:
         held: dict[str, StatusListState] = {}
         with self._db.read() as conn:
             for url in set(urls):
-                if url.startswith(prefix) and LIST_ID.match(url[len(prefix) :]):
+                if url.startswith(prefix) and OWN_LIST_ID.match(url[len(prefix) :]):
                     own = status_repo.version_at(conn, url[len(prefix) :], at)
                     if own is not None:
                         info = self._info((url, f"v{own.version}"), own.document)
                         held[url] = StatusListState(
                             url=url,
-                            issuer=self._did,
+                            issuer=info.issuer,
                             info=dataclasses.replace(info, valid_from=None, valid_until=None),
                             checked_at=None,
                         )

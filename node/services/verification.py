@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from credentials.datetimes import format_datetime
 from credentials.errors import MalformedInputError
 from credentials.result import VerificationResult
+from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from node.services.trust import TrustSnapshotSource
 from registry.pipeline import TrustedVerification, verify_with_snapshot
@@ -28,6 +29,8 @@ class VerificationService:
         trust: The trust snapshot source.
         clock_skew: How far in the future ``at`` may lie.
         refetch: Queues status list URLs for a background fetch.
+        signature_cache: Ed25519 checks that passed before (shared with presentations);
+            None checks every signature.
 
     """
 
@@ -37,10 +40,17 @@ class VerificationService:
         trust: TrustSnapshotSource,
         clock_skew: timedelta,
         refetch: Callable[[Iterable[str]], object] | None = None,
+        signature_cache: SignatureCache | None = None,
     ) -> None:
         self._trust = trust
         self._skew = clock_skew
         self._refetch = refetch
+        self._signatures = signature_cache
+
+    @property
+    def signature_cache(self) -> SignatureCache | None:
+        """The Ed25519 checks that passed (shared with presentation verification)."""
+        return self._signatures
 
     def verify_credential(
         self, credential: JSONObject, *, now: datetime, at: datetime | None = None
@@ -70,7 +80,9 @@ class VerificationService:
             except MalformedInputError:
                 urls = []  # the pipeline reports the malformed entries itself
             snapshot = snapshot.with_status_lists(self._trust.lists_at(urls, at))
-        outcome = verify_with_snapshot(credential, snapshot, now=now, at=at)
+        outcome = verify_with_snapshot(
+            credential, snapshot, now=now, at=at, signature_cache=self._signatures
+        )
         if outcome.refetch and self._refetch is not None:
             self._refetch(outcome.refetch)
         return outcome

@@ -5,13 +5,16 @@ across processes; a collision is retried inside a savepoint. A list is considere
 half its size, so that random picks stay cheap and indexes stay unpredictable; a new list is
 then opened. Rows are never deleted: an index is never reused.
 
-Each purpose has one row in ``status_list_heads`` (created by migration 0005) naming its open
-list. Writers read it without a lock while that list has room. Opening a list happens only
-under ``SELECT ... FOR UPDATE`` on that row, and only if the row still names the list the
-writer found full (or none). A writer that waited for the lock therefore finds the list that
-a concurrent writer opened and shares it. Concurrent writers, in any number of processes or
-replicas, share one open list per purpose, and a list is never left with a handful of entries
-that would narrow down who holds them. SQLite serialises writers anyway (``BEGIN IMMEDIATE``).
+Each purpose has one row in ``status_list_heads`` (created by migration 0005) naming its
+open list; so does each purpose of each did:key form of a node key (``revocation@key-2``,
+created on first use, lists ``revocation-key-2-N``), because a status list has the issuer of
+the credentials that use it (:func:`head_key`). Writers read it without a lock while that
+list has room. Opening a list happens only under ``SELECT ... FOR UPDATE`` on that row, and
+only if the row still names the list the writer found full (or none). A writer that waited
+for the lock therefore finds the list that a concurrent writer opened and shares it.
+Concurrent writers, in any number of processes or replicas, share one open list per purpose,
+and a list is never left with a handful of entries that would narrow down who holds them.
+SQLite serialises writers anyway (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ __all__ = [
     "allocate_indexes",
     "entries_for_credential",
     "get_list",
+    "head_key",
     "insert_version",
     "latest_version",
     "latest_versions",
+    "list_id_prefix",
     "list_ids",
     "lock_list",
     "set_bits",
@@ -62,8 +67,23 @@ def _used(conn: Connection, list_id: str) -> int:
     )
 
 
+def head_key(purpose: str, kid: str | None = None) -> str:
+    """The ``status_list_heads`` key of the lists of ``purpose`` issued by one identity.
+
+    The node's did:web has one head per purpose (``revocation``); the did:key form of its key
+    ``kid`` has its own (``revocation@key-2``), because a status list must have the same
+    issuer as the credentials that point at it.
+    """
+    return purpose if kid is None else f"{purpose}@{kid}"
+
+
+def list_id_prefix(purpose: str, kid: str | None = None) -> str:
+    """How the ids of those lists start: ``revocation-`` or ``revocation-key-2-``."""
+    return f"{purpose}-" if kid is None else f"{purpose}-{kid}-"
+
+
 def _open_list_of(conn: Connection, purpose: str) -> tuple[str, int] | None:
-    """The open list of ``purpose`` and its size, read without a lock (None: no list yet)."""
+    """The open list of head ``purpose`` and its size, read without a lock (None: no list)."""
     row = conn.execute(
         select(status_lists.c.id, status_lists.c.size)
         .select_from(
@@ -74,7 +94,7 @@ def _open_list_of(conn: Connection, purpose: str) -> tuple[str, int] | None:
     return None if row is None else (row.id, row.size)
 
 
-def _lock_head(conn: Connection, purpose: str) -> tuple[str | None, int]:
+def _lock_head(conn: Connection, purpose: str, prefix: str) -> tuple[str | None, int]:
     """Lock the purpose's head row until the transaction ends (it is created if missing).
 
     Migration 0005 creates the rows of both purposes; a missing row (another purpose) is
@@ -91,7 +111,9 @@ def _lock_head(conn: Connection, purpose: str) -> tuple[str | None, int]:
     row = conn.execute(locked).first()
     if row is None:
         opened = conn.execute(
-            select(func.count()).select_from(status_lists).where(status_lists.c.purpose == purpose)
+            select(func.count())
+            .select_from(status_lists)
+            .where(status_lists.c.id.like(prefix.replace("_", "\\_") + "%", escape="\\"))
         ).scalar_one()
         try:
             with conn.begin_nested():
@@ -106,21 +128,24 @@ def _lock_head(conn: Connection, purpose: str) -> tuple[str | None, int]:
     return row.list_id, int(row.lists_opened)
 
 
-def _current_list(conn: Connection, purpose: str, size: int, now: datetime) -> tuple[str, int]:
-    seen = _open_list_of(conn, purpose)
+def _current_list(
+    conn: Connection, purpose: str, size: int, now: datetime, kid: str | None = None
+) -> tuple[str, int]:
+    head, prefix = head_key(purpose, kid), list_id_prefix(purpose, kid)
+    seen = _open_list_of(conn, head)
     if seen is not None and _used(conn, seen[0]) < seen[1] // 2:
         return seen
     # No list yet, or the open one is full: open the next one under the head's row lock.
-    head_list, opened = _lock_head(conn, purpose)
+    head_list, opened = _lock_head(conn, head, prefix)
     if head_list is not None and (seen is None or head_list != seen[0]):
         # A concurrent writer opened a list after we looked (and committed before our lock
         # was granted): share it rather than open another.
-        shared = _open_list_of(conn, purpose)
+        shared = _open_list_of(conn, head)
         assert shared is not None  # noqa: S101 - the head names an existing list (foreign key)
         return shared
     number = opened + 1
     while True:
-        list_id = f"{purpose}-{number}"
+        list_id = f"{prefix}{number}"
         try:
             with conn.begin_nested():
                 conn.execute(
@@ -137,7 +162,7 @@ def _current_list(conn: Connection, purpose: str, size: int, now: datetime) -> t
             number += 1
     conn.execute(
         update(status_list_heads)
-        .where(status_list_heads.c.purpose == purpose)
+        .where(status_list_heads.c.purpose == head)
         .values(list_id=list_id, lists_opened=number)
     )
     return list_id, size
@@ -151,6 +176,7 @@ def allocate_index(
     size: int,
     now: datetime,
     randbelow: Callable[[int], int] = secrets.randbelow,
+    kid: str | None = None,
 ) -> tuple[str, int, bool]:
     """Allocate a fresh random index for ``credential_id`` in a list of ``purpose``.
 
@@ -168,7 +194,7 @@ def allocate_index(
         RuntimeError: No free index was found after many attempts (cannot happen while
             lists are rotated at half capacity, unless ``randbelow`` is broken).
     """
-    list_id, list_size = _current_list(conn, purpose, size, now)
+    list_id, list_size = _current_list(conn, purpose, size, now, kid)
     needs_first_version = False
     if _peek_version(conn, list_id) == 0:
         # Lock before inserting: on PostgreSQL the insert takes a key-share lock on the list
@@ -202,6 +228,7 @@ def allocate_indexes(
     size: int,
     now: datetime,
     randbelow: Callable[[int], int] = secrets.randbelow,
+    kid: str | None = None,
 ) -> tuple[list[tuple[str, int]], list[str]]:
     """Allocate a fresh random index for each of ``credential_ids`` (bulk issuance).
 
@@ -222,7 +249,7 @@ def allocate_indexes(
     first_versions: list[str] = []
     pending = list(credential_ids)
     while pending:
-        list_id, list_size = _current_list(conn, purpose, size, now)
+        list_id, list_size = _current_list(conn, purpose, size, now, kid)
         if _peek_version(conn, list_id) == 0 and lock_list(conn, list_id) == 0:
             # Locked before inserting, as in allocate_index (no key-share lock upgrade).
             if list_id not in first_versions:

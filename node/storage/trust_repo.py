@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Dialect, select, update
 
 from node.storage.schema import peer_key_records, trust_generation
 
@@ -21,6 +21,7 @@ __all__ = [
     "PeerKeyRecord",
     "bump_generation",
     "end_peer_key",
+    "generation_sql",
     "list_peer_key_records",
     "mark_trust_changed",
     "read_generation",
@@ -70,6 +71,12 @@ def read_generation(conn: Connection) -> int:
         select(trust_generation.c.value).where(trust_generation.c.id == 1)
     ).scalar()
     return int(value or 0)
+
+
+def generation_sql(dialect: Dialect) -> str:
+    """:func:`read_generation`'s query as SQL text, for :meth:`Database.read_value`."""
+    statement = select(trust_generation.c.value).where(trust_generation.c.id == 1)
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def record_peer_key(

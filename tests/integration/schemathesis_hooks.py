@@ -33,17 +33,39 @@ MRA_RULES = (
 )
 _NODE_ISSUER = r"issuer must be this node \(did:web:[^)]+\) or its did:key \(did:key:[^)]+\)"
 _NOT_VERIFIED: Reason = (422, None, "")
+# JSON-LD processing (docs/conformance.md): what an inline context defines or redefines,
+# which types and names it leaves undefined, and (no schema says "unique ids" or "the bytes
+# hash to") related resources' ids and digests.
+JSONLD_REASONS: tuple[Reason, ...] = tuple(
+    (400, code, r".*")
+    for code in (
+        "JSONLD_TERM_UNDEFINED",
+        "JSONLD_PROTECTED_TERM",
+        "JSONLD_INVALID",
+        "INVALID_TYPE",
+        "INVALID_RELATED_RESOURCE",
+        "DIGEST_MISMATCH",
+    )
+)
 
 REASONS: dict[str, tuple[Reason, ...]] = {
     # Stored state: only a code this node issued (with its PIN) buys an access token.
     "POST /token": ((400, "invalid_grant", r"unknown pre-authorized_code"),),
     "POST /credentials/issue": (
+        *JSONLD_REASONS,
         (400, "INVALID_ISSUER", _NODE_ISSUER),  # this node's own DIDs
         (400, "DUPLICATE_ID", r"credential id .* is already used"),  # stored state
         (400, "INVALID_CREDENTIAL", r"validUntil is before validFrom"),  # default: now
         (400, "INVALID_CREDENTIAL", r"credential types are longer than 400 characters in all"),
+        # Caller-supplied credentialStatus: rules no schema states (docs/conformance.md).
+        (400, "MALFORMED_VALUE", r"credentialStatus: statusMessage status \S+ is repeated .*"),
+        (400, "MALFORMED_VALUE", r"credentialStatus: statusMessage is required when .*"),
+        (400, "MALFORMED_VALUE", r"credentialStatus: credentialStatus id must not be .*"),
+        (400, "MALFORMED_VALUE", r"credentialStatus names a status list of this node; .*"),
+        (400, "MALFORMED_VALUE", r"an AEOCertificate carries only the node's own status .*"),
     ),
     "POST /aeo-credentials": (
+        *JSONLD_REASONS,  # member names and types are checked against the contexts
         (400, "INVALID_ISSUER", _NODE_ISSUER),
         # validFrom defaults to now, validUntil to validFrom + the node's validity period.
         (400, "INVALID_CREDENTIAL", r"valid_until \(\S+\) must be after valid_from \(\S+\)"),
@@ -96,6 +118,7 @@ REASONS: dict[str, tuple[Reason, ...]] = {
         (status, code, r".*")
         for status, code in (
             (400, "INVALID_CONTEXT"),
+            (400, "JSONLD_CONTEXT_UNKNOWN"),
             (400, "INVALID_CREDENTIAL"),
             (400, "INVALID_ISSUER"),
             (400, "INVALID_ATTESTATION"),
@@ -109,7 +132,8 @@ REASONS: dict[str, tuple[Reason, ...]] = {
             (400, "INVALID_KEY"),
             (422, "DEVICE_PROOF"),
         )
-    ),
+    )
+    + JSONLD_REASONS,
     "POST /risk/assess": (
         # The declaration's value rules (ISO 6346 check digits, HS chapters 00 and 77, party
         # identifiers per scheme, control characters, repeated identifiers) and Python's
@@ -128,11 +152,13 @@ REASONS: dict[str, tuple[Reason, ...]] = {
         (400, "INVALID_LINK", r".* cannot be linked to itself"),
     ),
     "POST /mras": (
+        *JSONLD_REASONS,  # member names and types are checked against the contexts
         (400, "SCHEMA_VALIDATION_ERROR", "|".join(MRA_RULES)),
         # JSON Schema counts 456.0 as an integer; the node wants an integer literal.
         (400, "INVALID_MEMBER", r"'noticePeriodDays' must be int"),
     ),
     "POST /mras/receive": (
+        *JSONLD_REASONS,  # member names and types are checked against the contexts
         # That the issuer (the proposer) is a party, that the dates repeat the subject's,
         # the subject's own rules, and that this node is a party: no schema states them.
         (400, "SCHEMA_VALIDATION_ERROR", "|".join(MRA_RULES)),

@@ -441,7 +441,7 @@ ISSUE_CASES = [
             },
         ),
         400,
-        "INVALID_CREDENTIAL",
+        "MALFORMED_VALUE",  # entries on this node's own lists are the node's to give
     ),
     Case(
         "issue-bad-statusPurpose",
@@ -622,7 +622,7 @@ STATUS_CASES = [
     ),
     Case(
         "status-credentialStatus-missing",
-        post(STATUS, {"credentialId": "urn:x", "status": True}),
+        post(STATUS, {"credentialId": "urn:ex:x", "status": True}),
         400,
         "MISSING_MEMBER",
     ),

@@ -29,6 +29,7 @@ from credentials.aeo import aeo_subject_schema
 from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
 from credentials.model import is_url
+from credentials.urls import URL_PATTERN as SERVER_URL_PATTERN
 from openapi_check import document
 from registry.mra import mra_subject_schema
 
@@ -39,8 +40,10 @@ CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 # U+FEFF.
 SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
-# credentials.model._URL: a scheme, a colon, then no whitespace or C0 control / DEL.
-URL_PATTERN = rf"^[A-Za-z][A-Za-z0-9+.\-]*:[^{SPACE}\x00-\x1f\x7f]+$"
+# credentials.urls: the server's own rule (one pattern valid in Python and ECMA-262; its
+# whitespace class is SPACE, spelt out).
+URL_PATTERN = f"^{SERVER_URL_PATTERN}$"
+assert SPACE in SERVER_URL_PATTERN
 
 
 def dts_pattern() -> str:
@@ -300,6 +303,15 @@ def test_patterns_mean_the_server_rule_in_ecma_262() -> None:
 
     url = ecma(_schemas()["Url"]["pattern"])
     for sample in _variants("urn:uuid:1", "https://customs.example/vc/1", "a:b"):
+        assert url(sample) == is_url(sample), repr(sample)
+    # Issue 13: URLs checked in their own right (host, DID and URN syntax, escapes).
+    for sample in [
+        *_variants("did:web:x.example", "did:key:z6Mk#z6Mk", "HTTP://A.example"),
+        *("https:x", "https:///x", "https://?q", "did:web:", "did::x", "DID:web:x", "urn:x:1"),
+        *("urn:isbn:0451450523", "https://a.example/%zz", "https://a.example/%2F", "a:<b>"),
+        *("did:web:\u00c0x", "did:oz:\u00b7", "q0X:*\u00f3^", "did:web:x:", "https://[::1"),
+        *("did:example:123/p?q#f", "http://[::1]:8/", "mailto:x@y.example", "x-y+z.1:ok"),
+    ]:
         assert url(sample) == is_url(sample), repr(sample)
     date = ecma(_schemas()["DateTimeStamp"]["pattern"])
     for sample in _variants("2026-11-30T10:00:00Z", "2024-02-29T23:59:59.5+14:00"):

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,14 +103,13 @@ def test_fast_path_taken_for_bmp_values_without_floats(value: JSONValue) -> None
     assert fast == reference_canonicalize(value)
 
 
-# Floats that the canonical form does not print as integers of 2**53 or more: parsing such
-# digits back gives an exact int outside the I-JSON range, which canonicalize rejects.
+# Every finite float: the canonical form prints those from 2**53 to 10**21 as integers, and
+# since issue 13 such digits parse back to an int that stands for the same double.
 fixpoint_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-SAFE_INT, max_value=SAFE_INT)
-    | st.floats(min_value=-(2.0**53), max_value=2.0**53, exclude_min=True, exclude_max=True)
-    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: abs(x) >= 1e21)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | any_text,
     lambda children: (
         st.lists(children, max_size=5) | st.dictionaries(any_text, children, max_size=5)
@@ -225,3 +225,34 @@ def test_fast_and_slow_paths_agree_on_mutated_json(data: bytes) -> None:
 def test_fast_and_slow_paths_agree_on_valid_json(value: JSONValue) -> None:
     _assert_paths_agree(orjson.dumps(value))
     _assert_paths_agree(json.dumps(value))
+
+
+# Issue 13: integers beyond +-(2**53 - 1). One that is a double (or ECMAScript's spelling of
+# one) canonicalizes as that double, exactly as the float does; any other is refused.
+big_doubles = st.floats(
+    min_value=2.0**53, max_value=1e300, allow_nan=False, allow_infinity=False
+).map(lambda x: x.__floor__())
+
+
+@PROPERTY_SETTINGS
+@given(big_doubles, st.booleans())
+def test_integer_literal_of_a_double_canonicalizes_as_that_double(
+    value: int, negative: bool
+) -> None:
+    value = -value if negative else value
+    expected = reference_canonicalize(float(value))
+    assert canonicalize(value) == expected
+    # What JavaScript writes for that double parses back to the same canonical form.
+    assert canonicalize(loads(expected)) == expected
+
+
+@PROPERTY_SETTINGS
+@given(st.integers(min_value=2**53 + 1, max_value=2**80))
+def test_integer_literal_that_is_no_double_is_refused(value: int) -> None:
+    exact = int(float(value)) == value
+    spelled = reference_canonicalize(float(value)) == str(value).encode()
+    if exact or spelled:
+        assert canonicalize(loads(str(value).encode())) == reference_canonicalize(float(value))
+    else:
+        with pytest.raises(MalformedJSONError, match="stands for no double"):
+            canonicalize(loads(str(value).encode()))

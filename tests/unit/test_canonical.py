@@ -59,6 +59,17 @@ def test_es6_sample_size() -> None:
 
 
 @pytest.mark.parametrize("func_name", list(CANONICALIZERS))
+def test_es6_outputs_parse_back_to_themselves(func_name: str) -> None:
+    # Issue 13: every number ECMAScript writes (integer digits beyond 2**53 included, as a
+    # JavaScript signer writes them) parses and canonicalizes back to the same text.
+    func = CANONICALIZERS[func_name]
+    big_integers = [e for _, _, e in ES6_CASES if e.lstrip("-").isdigit() and len(e) > 16]
+    assert len(big_integers) >= 20  # the sample does hold such numbers
+    failures = [e for _, _, e in ES6_CASES if func(loads(e.encode())) != e.encode()]
+    assert failures == []
+
+
+@pytest.mark.parametrize("func_name", list(CANONICALIZERS))
 def test_es6_number_serialization(func_name: str) -> None:
     func = CANONICALIZERS[func_name]
     failures = [
@@ -126,13 +137,48 @@ def test_numbers() -> None:
     )
 
 
-def test_integral_float_beyond_2_53_does_not_survive_a_parse() -> None:
-    # JCS prints 2.0**53 as digits; strict_json keeps digits as an exact int, and ints
-    # beyond +-(2**53 - 1) are outside I-JSON, so the parsed value cannot be re-signed.
+def test_integral_float_beyond_2_53_survives_a_parse() -> None:
+    # Issue 13: JCS (and JavaScript) print 2.0**53 as digits; strict_json keeps the digits as
+    # an exact int, which stands for that double, so the parsed value re-canonicalizes alike.
     canonical = canonicalize([2.0**53])
     assert canonical == b"[9007199254740992]"
-    with pytest.raises(MalformedJSONError, match="outside the I-JSON range"):
-        canonicalize(loads(canonical))
+    assert canonicalize(loads(canonical)) == canonical
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        # What JavaScript's JSON.stringify writes for doubles between 2**53 and 10**21.
+        pytest.param(b"15639868060766604", b"15639868060766604", id="issue-13-js-integer"),
+        pytest.param(b"-9007199254740994", b"-9007199254740994", id="negative-exact"),
+        # 2**60 written exactly; JCS writes that double the way ECMAScript does.
+        pytest.param(b"1152921504606846976", b"1152921504606847000", id="exact-2-60"),
+        # ECMAScript's own spelling of 2**60: not the exact value, but that double's name.
+        pytest.param(b"1152921504606847000", b"1152921504606847000", id="es-spelling-2-60"),
+        pytest.param(b"[10000000000000000000000]", b"[1e+22]", id="exact-1e22"),
+        pytest.param(b'{"n":[9007199254740992,1]}', b'{"n":[9007199254740992,1]}', id="nested"),
+    ],
+)
+def test_integer_that_is_a_double_is_accepted(text: bytes, canonical: bytes) -> None:
+    value = loads(text)
+    assert canonicalize(value) == canonical
+    assert reference_canonicalize(value) == canonical
+    assert canonicalize(loads(canonical)) == canonical
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(b"9007199254740993", id="2-53-plus-1"),
+        pytest.param(b"-9007199254740995", id="negative-odd"),
+        pytest.param(b"1152921504606846999", id="near-2-60"),
+        pytest.param(b"100000000000000000000000", id="1e23-is-not-a-double"),
+        pytest.param(b"1" + b"0" * 400, id="beyond-any-double"),
+    ],
+)
+def test_integer_that_would_lose_precision_is_refused(text: bytes) -> None:
+    with pytest.raises(MalformedJSONError, match="stands for no double without losing"):
+        canonicalize(loads(text))
 
 
 def _deep(depth: int) -> JSONValue:
@@ -153,8 +199,8 @@ class _Opaque:
 
 
 NEGATIVE_CASES: dict[str, tuple[object, type[Exception], str]] = {
-    "integer-above-range": ({"n": 2**53}, MalformedJSONError, "outside the I-JSON range"),
-    "integer-below-range": ([-(2**53)], MalformedJSONError, "outside the I-JSON range"),
+    "integer-above-range": ({"n": 2**53 + 1}, MalformedJSONError, "outside +-(2**53-1)"),
+    "integer-below-range": ([-(2**53) - 1], MalformedJSONError, "outside +-(2**53-1)"),
     "huge-integer": ({"a": [10**400]}, MalformedJSONError, "at $['a'][0]"),
     "nan": ({"x": math.nan}, MalformedJSONError, "nan at $['x'] is not JSON"),
     "infinity": ([math.inf], MalformedJSONError, "inf at $[0] is not JSON"),

@@ -166,18 +166,73 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("data", [b[1] for b in BAD_INPUT], ids=[b[0] for b in BAD_INPUT])
-@pytest.mark.parametrize("command", [["proof", "verify"], ["credential", "verify"]])
-def test_bad_input_one_line_exit_2(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    data: bytes,
-    command: list[str],
+def test_proof_verify_bad_input_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, data: bytes
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    code, out, err = run(capsys, *command, "-")
+    code, out, err = run(capsys, "proof", "verify", "-")
     assert code == 2
     assert out == ""
     assert err.startswith("trustlane: error: -: ") and err.count("\n") == 1
+
+
+BAD_CREDENTIAL_CODES = {
+    "not-json": "MALFORMED_JSON",
+    "duplicate-member": "MALFORMED_JSON",
+    "top-level-array": "MALFORMED_JSON",
+    "invalid-utf8": "MALFORMED_JSON",
+    "empty": "MALFORMED_JSON",
+}
+
+
+@pytest.mark.parametrize(("name", "data"), BAD_INPUT, ids=[b[0] for b in BAD_INPUT])
+def test_credential_verify_unacceptable_document_is_a_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, data: bytes
+) -> None:
+    # Issue 13: a document that was read but is not an acceptable credential fails
+    # verification (exit 1) and --json says why; exit 2 is for usage and unreadable files.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, out, err = run(capsys, "credential", "verify", "-", "--json")
+    assert code == 1, err
+    body = json.loads(out)
+    assert body["verified"] is False
+    assert body["checks"] == [
+        {
+            "name": "data_model",
+            "status": "fail",
+            "code": BAD_CREDENTIAL_CODES[name],
+            "detail": body["checks"][0]["detail"],
+        }
+    ]
+    assert body["checks"][0]["detail"].startswith("not a strict JSON object: ")
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        pytest.param(b'{"a": NaN}', "NaN is not JSON", id="nan"),
+        pytest.param(b"[" * 300 + b"]" * 300, "nesting deeper than", id="too-deep"),
+    ],
+)
+def test_credential_verify_text_output_names_the_reason(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, data: bytes, detail: str
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, out, _ = run(capsys, "credential", "verify", "-")
+    assert code == 1
+    assert out.startswith("data_model: fail [MALFORMED_JSON]: not a strict JSON object: ")
+    assert detail in out and out.rstrip().endswith("NOT verified")
+
+
+def test_credential_verify_unreadable_file_and_bad_option_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "credential", "verify", str(tmp_path / "absent.json"), "--json")
+    assert (code, out) == (2, "") and "cannot read" in err
+    code, out, err = run(
+        capsys, "credential", "verify", str(JCS / "signedJCS.json"), "--at", "someday"
+    )
+    assert (code, out) == (2, "") and err.count("\n") == 1
 
 
 def test_missing_file_and_bad_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -211,8 +266,8 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     garbage = subprocess.run(
         [exe, "credential", "verify", "-"], input=b"\x00garbage", capture_output=True, check=False
     )
-    assert garbage.returncode == 2
-    assert b"Traceback" not in garbage.stderr and garbage.stderr.count(b"\n") == 1
+    assert garbage.returncode == 1
+    assert b"Traceback" not in garbage.stderr and garbage.stdout.endswith(b"NOT verified\n")
     usage = subprocess.run([exe, "proof", "verify"], capture_output=True, check=False)
     assert usage.returncode == 2
 

@@ -644,7 +644,11 @@ def test_entry_round_trip() -> None:
     assert "statusSize" not in entry.to_dict()
     minimal = {k: v for k, v in ENTRY.items() if k != "id"} | {"statusListIndex": "0"}
     assert StatusListEntry.from_dict(minimal).to_dict() == minimal
-    sized = ENTRY | {"statusSize": 2, "statusReference": "https://example.org/x"}
+    sized = ENTRY | {
+        "statusSize": 2,
+        "statusMessage": [{"status": f"0x{v}", "message": f"m{v}"} for v in range(4)],
+        "statusReference": "https://example.org/x",
+    }
     assert StatusListEntry.from_dict(sized).to_dict() == sized
 
 
@@ -1013,17 +1017,18 @@ STATUS_MATRIX: dict[str, tuple[StatusListEntry, StatusListCredentialInfo, dict[s
         {},
         (CheckStatus.UNKNOWN, "STATUS_INDEX_OUT_OF_RANGE", f"{MIN_ENTRIES} entries"),
     ),
-    "status-size-2": (
+    # A list of 2-bit entries needs 2 x 131,072 bits (statusSize mismatch with the list).
+    "status-size-2-list-too-short": (
         _entry("message", 4, status_size=2),
         _info(("message",)),
         {},
-        (CheckStatus.UNKNOWN, "UNSUPPORTED_STATUS_SIZE", "statusSize 2"),
+        (CheckStatus.UNKNOWN, "STATUS_LIST_LENGTH_ERROR", "entries of 2 bits"),
     ),
-    "status-size-2-revocation": (
+    "status-size-2-revocation-list-too-short": (
         _entry(index=4, status_size=2),
         _info(),
         {},
-        (CheckStatus.UNKNOWN, "UNSUPPORTED_STATUS_SIZE", "statusSize 2"),
+        (CheckStatus.UNKNOWN, "STATUS_LIST_LENGTH_ERROR", "entries of 2 bits"),
     ),
     "refresh-purpose": (
         _entry("refresh", SET_BIT),

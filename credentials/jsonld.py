@@ -1,0 +1,452 @@
+"""JSON-LD checks of credentials: offline contexts, safe mode, type values.
+
+VC Data Model 2.0 §4.3 and §4.5 (contexts and types) need JSON-LD processing: a ``type``
+value must be a term the active contexts define or an absolute URL, and no context may
+redefine a protected term. :func:`check_credential_jsonld` enforces that with ``pyld``, in
+safe mode and offline:
+
+- Contexts come only from the documents the project ships (:data:`SHIPPED_CONTEXTS`), looked
+  up by URL; any other URL is refused (``JSONLD_CONTEXT_UNKNOWN``). Nothing is fetched.
+- A member that expansion would drop (a term no context defines, for example once an inline
+  context switches ``@vocab`` off) is refused (``JSONLD_TERM_UNDEFINED``).
+- A redefinition of a protected term, inline or by an added context, is refused
+  (``JSONLD_PROTECTED_TERM``), as is any other JSON-LD error (``JSONLD_INVALID``).
+- Every ``type`` value must expand to an absolute URL (``INVALID_TYPE``).
+
+Speed: full expansion in pure Python costs milliseconds, so the common case avoids it. A
+document whose ``@context`` is a list of shipped URLs, with no other JSON-LD keyword in it
+(a proof may repeat the document's own ``@context``), is fully described by that list: the
+list is processed once (cached by its exact value) and the document is then checked by one
+walk against the cached result. Only documents with inline contexts or other keywords are
+expanded in full.
+
+The published context at ``https://www.w3.org/ns/credentials/v2`` maps undefined terms to
+``https://www.w3.org/ns/credentials/issuer-dependent#`` (``@vocab``; VC DM 2.0 §5.2). The
+shipped copy (``contexts/credentials-v2.jsonld``, byte-exact from the npm package named in
+docs/conformance.md) lacks that one line, so the loader adds it when it serves that URL.
+
+Pure: reads only the bundled context files (once each), no clock, no network.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from credentials.errors import MalformedInputError
+from credentials.strict_json import JSONObject, JSONValue, loads_object
+
+__all__ = [
+    "ISSUER_DEPENDENT_VOCAB",
+    "SHIPPED_CONTEXTS",
+    "check_credential_jsonld",
+    "context_bytes",
+    "document_loader",
+    "expand_safe",
+    "held_resource",
+]
+
+ISSUER_DEPENDENT_VOCAB = "https://www.w3.org/ns/credentials/issuer-dependent#"
+_VC_V2 = "https://www.w3.org/ns/credentials/v2"
+
+#: URL -> (package, file under the package's ``contexts/``) of every context processed.
+SHIPPED_CONTEXTS: dict[str, tuple[str, str]] = {
+    _VC_V2: ("credentials", "credentials-v2.jsonld"),
+    "https://www.w3.org/ns/credentials/examples/v2": (
+        "credentials",
+        "credentials-examples-v2.jsonld",
+    ),
+    "https://w3id.org/security/data-integrity/v2": ("credentials", "data-integrity-v2.jsonld"),
+    "https://ns.trustlane.org/aeo/v1": ("credentials", "aeo-v1.jsonld"),
+    "https://ns.trustlane.org/mra/v1": ("registry", "mra-v1.jsonld"),
+    "https://ns.trustlane.org/scan/v1": ("scan_attestation", "scan-v1.jsonld"),
+}
+#: Resources whose bytes the project publishes itself, so a ``relatedResource`` digest of
+#: them can be checked offline (the W3C contexts are shipped as copies, not as the bytes
+#: published at their URLs).
+_HELD_RESOURCES = frozenset(
+    {
+        "https://ns.trustlane.org/aeo/v1",
+        "https://ns.trustlane.org/mra/v1",
+        "https://ns.trustlane.org/scan/v1",
+    }
+)
+# A bare type term: what JSON-LD appends to @vocab. No colon (that would make it a compact
+# or absolute IRI) and nothing an IRI cannot hold.
+_TERM = re.compile(r"[^\s:\"<>{}|\\^`\x00-\x1f\x7f]+\Z")
+# RFC 3987 absolute IRI, as strict as credentials.model.is_url.
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\"<>{}|\\^`\x00-\x1f\x7f]+\Z")
+_MAX_CACHED_CONTEXT_LISTS = 256
+
+
+def _bad(message: str, code: str) -> MalformedInputError:
+    return MalformedInputError(message, code=code)
+
+
+@functools.cache
+def context_bytes(url: str) -> bytes:
+    """The shipped bytes of the context at ``url``.
+
+    Raises:
+        KeyError: ``url`` is not a shipped context.
+
+    """
+    package, name = SHIPPED_CONTEXTS[url]
+    return resources.files(package).joinpath("contexts", name).read_bytes()
+
+
+def held_resource(url: str) -> bytes | None:
+    """The bytes of a resource the node holds and publishes itself; None for any other URL.
+
+    A ``relatedResource`` digest is checked against these bytes (nothing is fetched).
+    """
+    return context_bytes(url) if url in _HELD_RESOURCES else None
+
+
+@functools.cache
+def _context_document(url: str) -> JSONObject:
+    document = loads_object(context_bytes(url))
+    if url == _VC_V2:
+        inner = document["@context"]
+        if isinstance(inner, dict) and "@vocab" not in inner:
+            document = {"@context": {"@vocab": ISSUER_DEPENDENT_VOCAB, **inner}}
+    return document
+
+
+def document_loader(url: str, options: object = None) -> dict[str, Any]:
+    """Document loader for pyld: shipped contexts only, never the network.
+
+    Raises:
+        JsonLdError: ``url`` is not a shipped context (pyld's own error type).
+
+    """
+    from pyld import jsonld  # Loaded on first use.
+
+    if url not in SHIPPED_CONTEXTS:
+        raise jsonld.JsonLdError(
+            f"context {url} is not one this node holds; contexts are never fetched",
+            "jsonld.LoadDocumentError",
+            {"url": url},
+            code="loading remote context failed",
+        )
+    # A fresh copy: pyld must not be able to alter the cached document.
+    return {"contextUrl": None, "documentUrl": url, "document": _copy(_context_document(url))}
+
+
+def _copy(value: JSONValue) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+class _DroppedError(Exception):
+    """Raised from pyld's dropped-property hook (safe mode)."""
+
+
+def _refuse_dropped(expanded_property: object) -> None:
+    raise _DroppedError(str(expanded_property))
+
+
+# pyld's context resolver cache is not thread-safe: one lock for every pyld call in the
+# project (expansion here, RDFC-1.0 canonicalization in eddsa_rdfc.py).
+PYLD_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {}
+
+
+def pyld_resolver() -> Any:
+    """The project's one pyld context resolver (shipped contexts only; call under PYLD_LOCK)."""
+    return _resolver()
+
+
+def _resolver() -> Any:
+    if "resolver" not in _STATE:
+        from cachetools import LRUCache
+        from pyld.context_resolver import ContextResolver
+
+        # Our own cache: pyld's module-wide one may hold contexts another loader served.
+        _STATE["resolver"] = ContextResolver(LRUCache(maxsize=64), document_loader)
+    return _STATE["resolver"]
+
+
+def _jsonld_error(error: Exception) -> MalformedInputError:
+    # pyld wraps the real cause in layers of JsonLdError; the innermost code says what it is.
+    codes: list[str] = []
+    messages: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None:
+        code = getattr(cause, "code", None)
+        if isinstance(code, str):
+            codes.append(code)
+        if isinstance(cause, _DroppedError):
+            return _bad(
+                f"the term {cause} is not defined by the credential's contexts "
+                "(JSON-LD would drop it)",
+                "JSONLD_TERM_UNDEFINED",
+            )
+        messages.append(str(cause.args[0]) if cause.args else type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    if "loading remote context failed" in codes or "loading document failed" in codes:
+        unknown = next((m for m in messages if "is not one this node holds" in m), None)
+        return _bad(unknown or "a @context cannot be loaded", "JSONLD_CONTEXT_UNKNOWN")
+    if "protected term redefinition" in codes:
+        return _bad(
+            "a @context redefines a protected term (such as VerifiableCredential)",
+            "JSONLD_PROTECTED_TERM",
+        )
+    detail = codes[-1] if codes else messages[-1]
+    return _bad(f"the credential is not valid JSON-LD: {detail}", "JSONLD_INVALID")
+
+
+def expand_safe(document: JSONObject) -> list[JSONObject]:
+    """Expand ``document`` with pyld, offline and in safe mode.
+
+    Returns:
+        The expanded document (JSON-LD 1.1 expanded form).
+
+    Raises:
+        MalformedInputError: An unknown context (``JSONLD_CONTEXT_UNKNOWN``), an undefined
+            term (``JSONLD_TERM_UNDEFINED``), a protected term redefined
+            (``JSONLD_PROTECTED_TERM``) or other invalid JSON-LD (``JSONLD_INVALID``).
+
+    """
+    from pyld import jsonld
+
+    options = {
+        "documentLoader": document_loader,
+        "contextResolver": _resolver(),
+        "base": None,
+        "processingMode": "json-ld-1.1",
+    }
+    with PYLD_LOCK:
+        try:
+            processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
+            expanded: list[JSONObject] = processor.expand(document, options)
+        except (jsonld.JsonLdError, _DroppedError) as e:
+            raise _jsonld_error(e) from e
+        except (RecursionError, TypeError, ValueError, KeyError) as e:
+            raise _bad(f"the credential is not valid JSON-LD: {e}", "JSONLD_INVALID") from e
+    return expanded
+
+
+@dataclass(frozen=True)
+class _ContextList:
+    """What a list of shipped context URLs defines (the fast path needs only this)."""
+
+    vocab: str | None
+    terms: frozenset[str]
+
+
+@functools.lru_cache(maxsize=_MAX_CACHED_CONTEXT_LISTS)
+def _context_list(urls: tuple[str, ...]) -> _ContextList | MalformedInputError:
+    # Cached by the exact list, errors included: a bad list costs one processing only.
+    for url in urls:
+        if url not in SHIPPED_CONTEXTS:
+            return _bad(
+                f"@context {url} is not one this node holds; contexts are never fetched",
+                "JSONLD_CONTEXT_UNKNOWN",
+            )
+    from pyld import jsonld
+
+    options = {
+        "documentLoader": document_loader,
+        "contextResolver": _resolver(),
+        "base": None,
+        "processingMode": "json-ld-1.1",
+    }
+    with PYLD_LOCK:
+        try:
+            processor = jsonld.JsonLdProcessor()
+            active = processor.process_context(
+                processor._get_initial_context(options),  # No public twin.
+                list(urls),
+                options,
+            )
+        except jsonld.JsonLdError as e:
+            return _jsonld_error(e)
+    vocab = active.get("@vocab")
+    return _ContextList(
+        vocab=vocab if isinstance(vocab, str) else None,
+        terms=frozenset(active.get("mappings", {})),
+    )
+
+
+@functools.cache
+def _special_terms() -> frozenset[str]:
+    """Terms whose values the fast path cannot judge: JSON literals and context resets.
+
+    A value under an ``@json`` term is a literal (its members are no terms and its ``type``
+    no type), and under a term with ``"@context": null`` (``verifiableCredential``) nothing
+    is defined; documents using any such term, at any scope of any shipped context, are
+    expanded in full.
+    """
+    found: set[str] = set()
+    stack: list[object] = [_context_document(url) for url in SHIPPED_CONTEXTS]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(child, dict) and (
+                    child.get("@type") == "@json"
+                    or ("@context" in child and child["@context"] is None)
+                ):
+                    found.add(key)
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return frozenset(found)
+
+
+# Member names seen to be plain terms or absolute IRIs (the fast path's per-key check is a
+# set lookup for names that recur). Bounded: past the cap, names are checked each time.
+_PLAIN_KEYS: set[str] = set()
+_MAX_PLAIN_KEYS = 10_000
+
+
+def _plain_key(key: str) -> bool:
+    if key in _PLAIN_KEYS:
+        return True
+    plain = (
+        not key.startswith("@")
+        and (_TERM.match(key) is not None or _ABSOLUTE.match(key) is not None)
+        and key not in _special_terms()
+    )
+    if plain and len(_PLAIN_KEYS) < _MAX_PLAIN_KEYS:
+        _PLAIN_KEYS.add(key)
+    return plain
+
+
+def _scan(node: dict[str, Any] | list[Any], contexts: list[JSONValue], info: _ContextList) -> bool:
+    """Walk ``node`` for the fast path; False as soon as it needs full expansion.
+
+    A plain recursive walk: it is on the verification hot path, and a generator or an
+    explicit stack cost several times more for credentials of a few dozen members.
+    Recursion is bounded by the strict parser's depth limit.
+
+    Raises:
+        MalformedInputError: A ``type`` value is neither a defined term nor a URL.
+
+    """
+    if isinstance(node, list):
+        for child in node:
+            kind = type(child)
+            if (kind is dict or kind is list) and not _scan(child, contexts, info):
+                return False
+        return True
+    for key, child in node.items():
+        if key not in _PLAIN_KEYS and not _plain_key(key):
+            # Only a proof repeating the document's own contexts stays on the fast path;
+            # any other keyword or name JSON-LD may drop or treat specially is expanded.
+            if key == "@context" and child == contexts:
+                continue
+            return False
+        if key == "type":
+            for item in child if type(child) is list else (child,):
+                if not _type_ok(item, info):
+                    raise _bad(
+                        f"type {item!r} is neither a term defined by the credential's "
+                        "contexts nor an absolute URL",
+                        "INVALID_TYPE",
+                    )
+            continue
+        kind = type(child)
+        if (kind is dict or kind is list) and not _scan(child, contexts, info):
+            return False
+    return True
+
+
+def _fast_path(document: JSONObject, contexts: list[JSONValue]) -> bool:
+    """Check ``document`` against its cached context list; False if it needs expansion.
+
+    Raises:
+        MalformedInputError: A rule is broken.
+
+    """
+    urls = tuple(c for c in contexts if isinstance(c, str))
+    if len(urls) != len(contexts):
+        return False
+    info = _context_list(urls)
+    if isinstance(info, MalformedInputError):
+        # A fresh error each time: re-raising the cached one would grow its traceback.
+        raise _bad(info.message, info.code)
+    return _scan(document, contexts, info)
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_ok(item: JSONValue, info: _ContextList) -> bool:
+    # Cached: the same few type names recur in every credential of a kind.
+    if not isinstance(item, str) or not item:
+        return False
+    if item in info.terms:
+        return True
+    if ":" in item:
+        return _ABSOLUTE.match(item) is not None
+    return info.vocab is not None and _TERM.match(item) is not None
+
+
+def _check_expanded(expanded: object) -> None:
+    stack: list[object] = [expanded]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        kinds = item.get("@type")
+        if "@value" in item:
+            # A value object: its @type is a datatype (or @json, whose @value is a literal
+            # not to be searched for types).
+            kinds = [] if kinds in (None, "@json") else kinds
+        else:
+            stack.extend(v for k, v in item.items() if k != "@type")
+        for kind in kinds if isinstance(kinds, list) else [kinds] if kinds is not None else []:
+            if not (isinstance(kind, str) and _ABSOLUTE.match(kind) and not kind.startswith("_:")):
+                raise _bad(
+                    f"type {kind!r} is neither a term defined by the credential's contexts "
+                    "nor an absolute URL",
+                    "INVALID_TYPE",
+                )
+
+
+def check_credential_jsonld(document: JSONObject) -> None:
+    """Check a credential's JSON-LD: known contexts, no undefined or redefined terms.
+
+    The data model layer calls this after checking the ``@context`` shape (VC DM 2.0
+    §4.3), at issuance and at verification.
+
+    Raises:
+        MalformedInputError: ``JSONLD_CONTEXT_UNKNOWN``, ``JSONLD_TERM_UNDEFINED``,
+            ``JSONLD_PROTECTED_TERM``, ``JSONLD_INVALID`` or ``INVALID_TYPE``.
+
+    """
+    contexts = document.get("@context")
+    if isinstance(contexts, list) and _fast_path(document, contexts):
+        return
+    # Expansion maps an empty type to the @vocab IRI itself; refuse it as the fast path does.
+    if _has_empty_type(document):
+        raise _bad(
+            "type '' is neither a term defined by the credential's contexts nor an absolute URL",
+            "INVALID_TYPE",
+        )
+    _check_expanded(expand_safe(document))
+
+
+def _has_empty_type(node: object) -> bool:
+    if isinstance(node, list):
+        return any(_has_empty_type(child) for child in node)
+    if not isinstance(node, dict):
+        return False
+    for key, child in node.items():
+        if key in _special_terms():
+            continue  # a JSON literal: its "type" is data
+        if key == "type" and (child == "" or (isinstance(child, list) and "" in child)):
+            return True
+        if isinstance(child, dict | list) and _has_empty_type(child):
+            return True
+    return False
