@@ -84,8 +84,11 @@ def init_bench_node(tmp: Path, port: int) -> tuple[NodeServices, str, NodeSettin
 
 
 @contextmanager
-def serving(settings: NodeSettings, port: int, workers: int, log_path: Path) -> Iterator[None]:
-    """Run ``trustlane node serve`` until the block ends (bounded start and stop)."""
+def serving(settings: NodeSettings, port: int, workers: int, log_path: Path) -> Iterator[int]:
+    """Run ``trustlane node serve`` until the block ends (bounded start and stop).
+
+    Yields the server's (gunicorn master's) process id; its children are the workers.
+    """
     exe = str(Path(sys.executable).parent / "trustlane")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own console script
@@ -105,7 +108,7 @@ def serving(settings: NodeSettings, port: int, workers: int, log_path: Path) -> 
                 time.sleep(0.1)
             else:
                 raise RuntimeError("node did not start")
-            yield
+            yield proc.pid
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
