@@ -111,6 +111,6 @@ def make_blueprint(
     def metrics() -> Response:
         registry = CollectorRegistry()
         registry.register(_FederationCollector(peers, witness, rotation))
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return bp

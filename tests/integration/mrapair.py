@@ -45,12 +45,14 @@ class Node:
         return response.get_json()
 
 
-def _node(sim: PeerNetworkSimulator, root: Path, name: str, base_url: str) -> Node:
+def _node(
+    sim: PeerNetworkSimulator, root: Path, name: str, base_url: str, database_url: str | None
+) -> Node:
     settings = NodeSettings(
         name=name,
         base_url=base_url,
         data_dir=root / name,
-        database_url=f"sqlite:///{root / (name + '.db')}",
+        database_url=database_url or f"sqlite:///{root / (name + '.db')}",
     )
     first, token = init_node(
         settings,
@@ -67,15 +69,21 @@ def _node(sim: PeerNetworkSimulator, root: Path, name: str, base_url: str) -> No
 
 
 def eu_and_us(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_urls: tuple[str, str] | None = None,
 ) -> Iterator[tuple[PeerNetworkSimulator, Node, Node]]:
-    """EU and US, pinned to each other and synced; the CLI's transport is simulated."""
+    """EU and US, pinned to each other and synced; the CLI's transport is simulated.
+
+    ``database_urls`` are EU's and US's empty databases (default: SQLite files).
+    """
     monkeypatch.delenv("TRUSTLANE_KEYSTORE_PASSPHRASE", raising=False)
     monkeypatch.delenv("TRUSTLANE_DATA_DIR", raising=False)
     monkeypatch.delenv("TRUSTLANE_DATABASE_URL", raising=False)
     sim = PeerNetworkSimulator()
-    eu = _node(sim, tmp_path, "eu", EU_URL)
-    us = _node(sim, tmp_path, "us", US_URL)
+    eu_db, us_db = database_urls or (None, None)
+    eu = _node(sim, tmp_path, "eu", EU_URL, eu_db)
+    us = _node(sim, tmp_path, "us", US_URL, us_db)
     assert eu.services.identity.did == "did:web:eu.customs.example"
     assert us.services.identity.did == "did:web:us.customs.example"
     pin(eu.services, us.services, "us")
