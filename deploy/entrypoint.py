@@ -309,25 +309,18 @@ def ensure_initialised(environ: MutableMapping[str, str], data_dir: Path) -> boo
 def migrate(environ: MutableMapping[str, str], data_dir: Path) -> None:
     """Bring the configured database to the Alembic head of the installed version.
 
-    The node has no ``migrate`` command: ``node init`` is the only command that applies
-    migrations, and it refuses a data directory that holds a node. This calls the same
-    ``Database.migrate`` (Alembic ``upgrade head``, idempotent).
+    Runs ``trustlane node migrate`` (Alembic ``upgrade head``, idempotent; it refuses a
+    database at a revision newer than the installed version knows).
     """
-    from credentials.errors import TrustlaneError
-    from federation_config.loader import load
-    from node.storage.db import Database
-
     with _pushed_env(environ):
-        try:
-            settings = load(data_dir, environ)
-            database = Database(settings.database_url)
-            try:
-                database.migrate()
-            finally:
-                database.dispose()
-        except TrustlaneError as e:
-            raise EntrypointError(e.diagnostics()) from e
-    print("database schema at the head of this version's migrations")
+        code, output = _cli(["node", "migrate", "--json", "--data-dir", str(data_dir)])
+    if code != 0:
+        raise EntrypointError(f"`trustlane node migrate` failed (exit {code}); see the line above")
+    revisions = json.loads(output)
+    if revisions["changed"]:
+        print(f"database schema upgraded from {revisions['from'] or 'empty'} to {revisions['to']}")
+    else:
+        print(f"database schema at {revisions['to']}, the head of this version's migrations")
 
 
 def wait_for_init(environ: Mapping[str, str], data_dir: Path) -> None:

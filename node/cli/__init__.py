@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trustlane: interrupted", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        node_cmd.close_services()
     return code
 
 

@@ -1,7 +1,15 @@
-"""Shared CLI plumbing: reading documents, printing JSON, one-line errors, exit codes."""
+"""Shared CLI plumbing: reading documents, printing JSON, one-line errors, exit codes.
+
+Conventions every command follows (docs/cli.md): results go to stdout (with ``--json``, one
+JSON document and nothing else); errors are one line on stderr, ``trustlane: error: WHAT:
+NEXT STEP``, never a traceback; progress goes to stderr only on a terminal (or with
+``--progress``) and never with ``--json``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import errno
 import json
 import os
 import sys
@@ -31,6 +39,71 @@ def fail(message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
     raise CLIError(message, exit_code)
 
 
+_OS_HINTS = {
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path",
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
+    errno.EISDIR: "give a file, not a folder",
+    errno.ELOOP: "give the file itself, not a symbolic link",
+    errno.ENOSPC: "free some disk space and try again",
+    errno.EROFS: "choose a writable location",
+}
+
+
+def os_problem(name: object, verb: str, e: OSError) -> str:
+    """``NAME: cannot VERB: REASON: NEXT STEP`` for a failed file operation."""
+    hint = _OS_HINTS.get(e.errno or 0, "check the path and its permissions")
+    return f"{name}: cannot {verb}: {e.strerror or e}: {hint}"
+
+
+def fetch_problem(message: str, origin: str, *, status: int | None = None) -> str:
+    """The one-line message for a node that did not answer as it should, with the next step.
+
+    Args:
+        message: What the fetcher said (a TLS failure already names its fix).
+        origin: The node's origin, as the operator gave it.
+        status: The HTTP status when the node answered one.
+    """
+    message = " ".join(message.split())
+    if "TLS verification failed" in message:
+        return message
+    if status is not None:
+        return f"{message}: check that {origin} is the origin of a trustlane node"
+    if "timed out" in message:
+        return f"{message}: the node at {origin} is slow or unreachable; try again later"
+    return (
+        f"{message}: the node is not reachable at {origin}: check the URL and that "
+        "`trustlane node serve` runs there"
+    )
+
+
+def domain_problem(e: TrustlaneError, hints: dict[str, str]) -> str:
+    """``CODE: message``, followed by the next step the command knows for that code."""
+    hint = hints.get(e.code)
+    return e.diagnostics() if hint is None else f"{e.diagnostics()}: {hint}"
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Whether to draw progress on stderr: asked with ``--progress``, or on a terminal.
+
+    Never by default with ``--json``, so that scripts reading the JSON see no progress.
+    """
+    if getattr(args, "progress", False):
+        return True
+    return sys.stderr.isatty() and not getattr(args, "json", False)
+
+
+def json_always(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--json`` on a command whose output is always one JSON document.
+
+    Scripts can then pass ``--json`` to every command that prints results (docs/cli.md).
+    """
+    parser.add_argument(
+        "--json", action="store_true", help="accepted for uniformity: the output is always JSON"
+    )
+
+
 def read_bytes(name: str) -> bytes:
     """Read a file (``-`` is stdin), refusing more than the JSON size limit."""
     try:
@@ -40,7 +113,7 @@ def read_bytes(name: str) -> bytes:
             with Path(name).open("rb") as handle:
                 data = handle.read(MAX_BYTES + 1)
     except OSError as e:
-        fail(f"{name}: cannot read: {e.strerror or e}")
+        fail(os_problem(name, "read", e))
     return data
 
 
@@ -50,7 +123,7 @@ def read_json_object(name: str) -> JSONObject:
     try:
         return loads_object(data)
     except TrustlaneError as e:
-        fail(f"{name}: {e.diagnostics()}")
+        fail(f"{name}: {e.diagnostics()}: fix the file (one JSON object) and run again")
 
 
 def parse_at(value: str | None) -> datetime:
@@ -60,7 +133,7 @@ def parse_at(value: str | None) -> datetime:
     try:
         return parse_datetime(value, field="time")
     except TrustlaneError as e:
-        fail(e.message)
+        fail(f"{e.message}; give one like 2026-11-30T08:00:00Z")
 
 
 def print_json(value: Any) -> None:
@@ -76,6 +149,6 @@ def write_private_file(path: str, text: str, *, force: bool) -> None:
     except FileExistsError:
         fail(f"{path}: already exists (use --force to overwrite)")
     except OSError as e:
-        fail(f"{path}: cannot write: {e.strerror or e}")
+        fail(os_problem(path, "write", e))
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

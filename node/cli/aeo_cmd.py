@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import IO
 
 from credentials.errors import TrustlaneError
-from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json, read_json_object
+from node.cli._io import (
+    EXIT_FAILED,
+    EXIT_OK,
+    fail,
+    json_always,
+    os_problem,
+    parse_at,
+    print_json,
+    progress_wanted,
+    read_json_object,
+)
 from node.cli.node_cmd import load_services
 from node.services.aeo_import import (
     MAX_FILE_BYTES,
@@ -37,6 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     issue.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
     issue.add_argument("--valid-from", help="start of validity (default: now)")
     issue.add_argument("--valid-until", help="end of validity (default: per configuration)")
+    json_always(issue)
     issue.set_defaults(func=_issue)
 
     imp = aeo_sub.add_parser(
@@ -49,7 +60,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument(
         "--errors", metavar="REPORT.csv", help="write every problem (row,field,reason)"
     )
-    imp.add_argument("--progress", action="store_true", help="show progress even without a TTY")
+    imp.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress even without a terminal or with --json",
+    )
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.add_argument(
         "--batch-size", type=int, default=500, help="rows per transaction (default 500)"
@@ -119,11 +134,11 @@ def _read_register(name: str, fmt: str | None) -> Register:
     except RegisterError as e:
         fail(e.message)
     except OSError as e:
-        fail(f"{name}: cannot read: {e.strerror or e}")
+        fail(os_problem(name, "read", e))
     try:
         return parse_register(data, kind)
     except RegisterError as e:
-        fail(f"{name}: {e.message}")
+        fail(f"{name}: {e.message}; fix the register and run the import again")
 
 
 class _Progress:
@@ -159,7 +174,7 @@ def _open_report(path: str | None) -> tuple[IO[str] | None, csv.DictWriter[str] 
     try:
         handle = Path(path).open("w", encoding="utf-8", newline="")
     except OSError as e:
-        fail(f"{path}: cannot write: {e.strerror or e}")
+        fail(os_problem(path, "write", e))
     writer = csv.DictWriter(handle, fieldnames=["row", "field", "reason"])
     writer.writeheader()
     return handle, writer
@@ -170,7 +185,7 @@ def _import(args: argparse.Namespace) -> int:
         fail("--batch-size must be between 1 and 10000")
     register = _read_register(args.register, args.format)
     handle, writer = _open_report(args.errors)
-    progress = _Progress(args.progress or sys.stderr.isatty())
+    progress = _Progress(progress_wanted(args))
     shown: list[RowError] = []
 
     def on_errors(errors: Sequence[RowError]) -> None:

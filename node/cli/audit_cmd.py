@@ -28,7 +28,9 @@ from node.cli._io import (
     EXIT_FAILED,
     EXIT_OK,
     fail,
+    fetch_problem,
     print_json,
+    progress_wanted,
     read_bytes,
     read_json_object,
 )
@@ -132,7 +134,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help=f"refuse a log larger than this (default {_DEFAULT_MAX_ENTRIES})",
     )
-    log.add_argument("--progress", action="store_true", help="show progress on stderr")
+    log.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even without a terminal or with --json",
+    )
     log.add_argument("--json", action="store_true", help="print the steps as JSON")
     log.set_defaults(func=_audit_log)
 
@@ -230,7 +236,7 @@ def _base_url(url: str) -> tuple[str, str]:
     """The node's origin (no trailing slash) and its did:web; https unless loopback."""
     issue = peer_url_issue(url, node_base_url=None, origin=True)
     if issue is not None:
-        fail(f"the node URL {issue}")
+        fail(f"the node URL {issue}: give the node's origin, e.g. https://customs.example")
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}"
     try:
@@ -262,7 +268,9 @@ def _get(fetch: Fetch, url: str) -> bytes:
     try:
         return fetch(url)
     except FetchError as e:
-        fail(e.message)
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        fail(fetch_problem(e.message, origin, status=getattr(e, "status_code", None)))
 
 
 def _audit_log(args: argparse.Namespace) -> int:
@@ -300,7 +308,7 @@ def _rebuild(
 ) -> tuple[list[StepResult], dict[str, int]]:
     """Fetch every entry bundle, rebuild the tree, compare it with the checkpoints."""
     rebuild = LogRebuild()
-    progress = _Progress(sys.stderr, checkpoint.size, enabled=args.progress or sys.stderr.isatty())
+    progress = _Progress(sys.stderr, checkpoint.size, enabled=progress_wanted(args))
     try:
         for path, width in entry_bundle_paths(checkpoint.size):
             data = _get(fetch, f"{base}/{path}")

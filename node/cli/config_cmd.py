@@ -75,7 +75,7 @@ def _load(name: str, data: bytes | None) -> FederationSettings:
     try:
         return load_federation(Path(name), os.environ)
     except UnreadableConfigError as e:
-        fail("; ".join(str(p) for p in e.problems))
+        fail("; ".join(str(p) for p in e.problems) + ": check the path and its permissions")
 
 
 def _plural(n: int, word: str) -> str:

@@ -16,7 +16,15 @@ from credentials.datetimes import format_datetime
 from credentials.errors import TrustlaneError
 from credentials.keys import PrivateKey, key_pair_to_dict
 from node.api.devices import device_json
-from node.cli._io import EXIT_OK, fail, parse_at, print_json, write_private_file
+from node.cli._io import (
+    EXIT_OK,
+    domain_problem,
+    fail,
+    os_problem,
+    parse_at,
+    print_json,
+    write_private_file,
+)
 from node.cli.device_simulate import add_parser as add_simulate_parser
 from node.cli.node_cmd import load_services
 from node.wiring import utcnow
@@ -43,6 +51,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg.add_argument("--calibration-due", help="date-time after which scans are refused")
     reg.add_argument("--valid-until", help="end of the authorisation (default: one year)")
     reg.add_argument("--out", required=True, help="directory for the device's files (new)")
+    reg.add_argument(
+        "--json", action="store_true", help='print {"name", "did", "node", "nodeUrl", ...}'
+    )
     reg.set_defaults(func=_register)
     for action, help_text in (
         ("suspend", "refuse the device's scans until resumed (sets the suspension bit)"),
@@ -53,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         change.add_argument("device", help="device name or did:key")
         change.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
         change.add_argument("--reason", help="why (audit log, refusals)")
+        change.add_argument("--json", action="store_true", help="print the device as JSON")
         change.set_defaults(func=_change, state=_STATE[action])
     listing = device_sub.add_parser("list", help="every device and its state")
     listing.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
@@ -88,7 +100,7 @@ def _register(args: argparse.Namespace) -> int:
     try:
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
-        fail(f"{out}: cannot create: {e.strerror or e}")
+        fail(os_problem(out, "create", e))
     write_private_file(
         os.fspath(out / "device-key.json"), json.dumps(key_pair_to_dict(key), indent=2), force=False
     )
@@ -101,7 +113,10 @@ def _register(args: argparse.Namespace) -> int:
     }
     (out / "authorization.json").write_text(json.dumps(signed, indent=2) + "\n", "utf-8")
     (out / "device.json").write_text(json.dumps(facts, indent=2) + "\n", "utf-8")
-    print(f"registered {args.name} ({key.public_key.did}); files in {out}")
+    if args.json:
+        print_json({**facts, "dir": str(out)})
+    else:
+        print(f"registered {args.name} ({key.public_key.did}); files in {out}")
     return EXIT_OK
 
 
@@ -112,8 +127,11 @@ def _change(args: argparse.Namespace) -> int:
             args.device, args.state, reason=args.reason, now=utcnow(), actor="cli"
         )
     except TrustlaneError as e:
-        fail(e.diagnostics())
-    print(f"{record.name}: {record.state}")
+        fail(domain_problem(e, {"NOT_FOUND": "'trustlane device list' shows them"}))
+    if args.json:
+        print_json(device_json(record))
+    else:
+        print(f"{record.name}: {record.state}")
     return EXIT_OK
 
 

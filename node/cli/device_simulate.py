@@ -13,8 +13,8 @@ when the answer has none).
 ``--seed`` makes the scans repeatable (modality, alarm, containers, seals, documents);
 attestation ids are always fresh, so a second run is never refused as a replay.
 
-Output: a progress counter on stderr (when it is a terminal, or with ``--progress``), then a
-summary on stdout, or with ``--json``
+Output: a progress counter on stderr (on a terminal without ``--json``, or with
+``--progress``), then a summary on stdout, or with ``--json``
 ``{"submitted", "accepted", "refused": {code: n}, "alarms", "seconds", "perSecond"}``.
 Exit 0 when every scan was accepted, 1 when any was refused, 2 for bad usage, an unreadable
 device directory or a node that cannot be reached (one ``trustlane: error:`` line).
@@ -44,7 +44,15 @@ from typing import TextIO
 from credentials.errors import TrustlaneError
 from credentials.keys import PrivateKey, key_pair_from_dict
 from credentials.strict_json import JSONObject, loads_object
-from node.cli._io import EXIT_FAILED, EXIT_OK, fail, print_json, read_json_object
+from node.cli._io import (
+    EXIT_FAILED,
+    EXIT_OK,
+    fail,
+    fetch_problem,
+    print_json,
+    progress_wanted,
+    read_json_object,
+)
 from node.federation.fetcher import FetchError, PeerHTTPError, RequestsFetcher
 from registry.peer_origin import peer_url_issue
 from scan_attestation.attestation import (
@@ -112,7 +120,11 @@ def add_parser(device_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sim.add_argument("--seed", type=int, metavar="S", help="seed for repeatable scans")
     sim.add_argument("--ca-bundle", metavar="FILE", help="CA certificates for the node's TLS")
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
-    sim.add_argument("--progress", action="store_true", help="show progress on stderr")
+    sim.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even without a terminal or with --json",
+    )
     sim.set_defaults(func=_simulate)
 
 
@@ -322,7 +334,9 @@ def submit_scans(
             try:
                 status, body = post(url, signed)
             except FetchError as e:
-                fail(f"{_one_line(e.message)} (after {tally.submitted} of {count} scans)")
+                where = f"{_one_line(e.message)} (after {tally.submitted} of {count} scans)"
+                status_code = getattr(e, "status_code", None)
+                fail(fetch_problem(where, url.removesuffix("/scans"), status=status_code))
             if 300 <= status < 400:
                 fail(f"{url} answered HTTP {status}, a redirect (not followed): use --node")
             tally.submitted += 1
@@ -347,7 +361,7 @@ def _node_url(args: argparse.Namespace, device: DeviceFiles) -> str:
         fail("--node URL is needed: device.json names no nodeUrl")
     issue = peer_url_issue(url, node_base_url=None, origin=True)
     if issue is not None:
-        fail(f"the node URL {issue}")
+        fail(f"the node URL {issue}: give --node the node's origin, e.g. https://customs.example")
     return f"{url.rstrip('/')}/scans"
 
 
@@ -381,7 +395,7 @@ def _simulate(args: argparse.Namespace) -> int:
         rng=random.Random(args.seed),  # noqa: S311
         samples=load_samples(),
         post=http_poster(ca_bundle=args.ca_bundle),
-        progress=sys.stderr if args.progress or sys.stderr.isatty() else None,
+        progress=sys.stderr if progress_wanted(args) else None,
     )
     if args.json:
         print_json(tally.to_json())

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from credentials.errors import TrustlaneError
-from node.cli._io import EXIT_FAILED, EXIT_OK, fail, print_json
+from node.cli._io import EXIT_FAILED, EXIT_OK, fail, json_always, os_problem, print_json
 from node.cli.node_cmd import load_services
 from node.services.identifiers import CSV_COLUMNS, MAX_IMPORT_BYTES, link_json
 from node.wiring import utcnow
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.set_defaults(func=_import)
     show = id_sub.add_parser("list", help="every link")
     show.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    json_always(show)
     show.set_defaults(func=_list)
 
 
@@ -40,7 +41,7 @@ def _import(args: argparse.Namespace) -> int:
         with Path(args.file).open("rb") as handle:
             data = handle.read(MAX_IMPORT_BYTES + 1)
     except OSError as e:
-        fail(f"{args.file}: cannot read: {e.strerror or e}")
+        fail(os_problem(args.file, "read", e))
     services = load_services(args)
     try:
         report = services.identifiers.import_csv(data, now=utcnow(), actor="cli")

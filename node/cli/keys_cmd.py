@@ -7,7 +7,14 @@ import json
 
 from credentials.errors import TrustlaneError
 from credentials.keys import PrivateKey, key_pair_from_dict, key_pair_to_dict
-from node.cli._io import EXIT_OK, fail, print_json, read_json_object, write_private_file
+from node.cli._io import (
+    EXIT_OK,
+    fail,
+    json_always,
+    print_json,
+    read_json_object,
+    write_private_file,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gen = key_sub.add_parser("generate", help="generate a key pair")
     gen.add_argument("--out", help="write the key file here (mode 0600) instead of stdout")
     gen.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    json_always(gen)
     gen.set_defaults(func=_generate)
 
 

@@ -166,12 +166,15 @@ def _read_recognitions(name: str) -> list[JSONObject]:
     try:
         value = loads(read_bytes(name))
     except TrustlaneError as e:
-        fail(f"{name}: {e.diagnostics()}")
+        fail(f"{name}: {e.diagnostics()}; fix the file (a JSON array of recognitions)")
     if not isinstance(value, list):
-        fail(f"{name}: (root): must be a JSON array of one or two recognitions (directions)")
+        fail(
+            f"{name}: (root): must be a JSON array of one or two recognitions (directions); "
+            "fix the file (docs/node.md, Agreements, has an example)"
+        )
     bad = [i for i, item in enumerate(value) if not isinstance(item, dict)]
     if bad:
-        fail(f"{name}: /{bad[0]}: must be an object (a recognition)")
+        fail(f"{name}: /{bad[0]}: must be an object (a recognition); fix the file")
     return [item for item in value if isinstance(item, dict)]
 
 
@@ -211,7 +214,7 @@ def _check_terms(
             hint = ""
             if any("must be one of the parties" in p for p in in_file):
                 hint = f" (this node is {own}, peer {peer_name} is {peer})"
-            fail(f"{name}: invalid recognitions: {'; '.join(in_file)}{hint}")
+            fail(f"{name}: invalid recognitions: {'; '.join(in_file)}{hint}; fix the file")
         fail("; ".join(in_options))
     except TrustlaneError as e:
         fail(f"{name}: {_one_line(e.diagnostics())}")

@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 from credentials.errors import TrustlaneError
 from federation_config.loader import CONFIG_NAME, load
 from federation_config.settings import NodeSettings
-from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
+from node.cli._io import EXIT_FAILED, EXIT_OK, fail, json_always, parse_at, print_json
 from node.cli.node_keys import register_keys
+from node.cli.node_migrate import register_migrate
 from node.cli.node_show import node_summary
+from node.keystore import WrongPassphraseError
 from node.services.audit import verify_chain
 from node.services.reissue import reissue_signed_by
 from node.services.tokens import SCOPES, create_token, revoke_token
@@ -21,13 +23,16 @@ from node.storage import tokens_repo
 from node.tls_pilot import PILOT_LIFETIME, PilotCA
 from node.wiring import NodeServices, build_services, init_node, utcnow
 
-__all__ = ["load_services", "register"]
+__all__ = ["close_services", "load_services", "register"]
+
+# Services loaded by this run of a command; main() closes their database pools at the end.
+_LOADED: list[NodeServices] = []
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
     value = args.data_dir or os.environ.get("TRUSTLANE_DATA_DIR")
     if not value:
-        fail("--data-dir is required (or set TRUSTLANE_DATA_DIR)")
+        fail("no node data directory: pass --data-dir or set TRUSTLANE_DATA_DIR")
     return Path(value)
 
 
@@ -35,9 +40,25 @@ def load_services(args: argparse.Namespace) -> NodeServices:
     """Load settings and services of the node named by ``--data-dir``."""
     try:
         settings = load(_data_dir(args), os.environ)
-        return build_services(settings, os.environ)
     except TrustlaneError as e:
         fail(e.diagnostics())
+    try:
+        services = build_services(settings, os.environ)
+    except WrongPassphraseError as e:
+        fail(
+            f"{e.diagnostics()}: check ${settings.passphrase_env} (or the passphrase file "
+            "that node.toml names)"
+        )
+    except TrustlaneError as e:
+        fail(e.diagnostics())
+    _LOADED.append(services)
+    return services
+
+
+def close_services() -> None:
+    """Close the database pools of every node loaded by :func:`load_services`."""
+    while _LOADED:
+        _LOADED.pop().db.dispose()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,10 +124,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rotate.add_argument("--json", action="store_true", help="print the report as JSON")
     rotate.set_defaults(func=_rotate)
     register_keys(node_sub, load_services)
+    register_migrate(node_sub)
 
     revoke = command("revoke-key", "mark a key compromised since a time")
     revoke.add_argument("kid", help="key id, e.g. key-1")
     revoke.add_argument("--compromised-since", required=True, help="ISO 8601 time")
+    json_always(revoke)
     revoke.set_defaults(func=_revoke_key)
 
     audit = command("audit-verify", "check the audit log's hash chain")
@@ -126,9 +149,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke_t = token_sub.add_parser("revoke", help="revoke a token by id")
     revoke_t.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
     revoke_t.add_argument("token_id")
+    revoke_t.add_argument("--json", action="store_true", help='print {"id", "revoked"}')
     revoke_t.set_defaults(func=_token_revoke)
     list_t = token_sub.add_parser("list", help="list tokens (never their secrets)")
     list_t.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    json_always(list_t)
     list_t.set_defaults(func=_token_list)
 
 
@@ -156,10 +181,11 @@ def _init(args: argparse.Namespace) -> int:
             tls_key=tls_key,
         )
         services, token = init_node(settings, os.environ, now=utcnow())
+        _LOADED.append(services)
     except TrustlaneError as e:
         fail(e.diagnostics())
     except OSError as e:
-        fail(f"{data_dir}: {e.strerror or e}")
+        fail(f"{data_dir}: {e.strerror or e}: give --data-dir a new or empty folder")
     bundle = None if ca_bundle is None else str(ca_bundle)
     if args.json:
         print_json({"did": services.identity.did, "adminToken": token, "caBundle": bundle})
@@ -270,7 +296,7 @@ def _revoke_key(args: argparse.Namespace) -> int:
     since = parse_at(args.compromised_since)
     now = utcnow()
     if not any(k.kid == args.kid for k in services.identity.keys()):
-        fail(f"no key {args.kid!r} on this node")
+        fail(f"no key {args.kid!r} on this node ('trustlane node keys list' shows them)")
     rotated = None
     if services.identity.current().kid == args.kid:
         # Nothing can be re-signed with a compromised key: rotate first, announced with the
@@ -333,8 +359,11 @@ def _token_create(args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     services = load_services(args)
     if not revoke_token(services.db, args.token_id, now=utcnow(), actor="cli"):
-        fail(f"no active token {args.token_id!r}")
-    print(f"token {args.token_id} revoked")
+        fail(f"no active token {args.token_id!r} ('trustlane node token list' shows them)")
+    if args.json:
+        print_json({"id": args.token_id, "revoked": True})
+    else:
+        print(f"token {args.token_id} revoked")
     return EXIT_OK
 
 

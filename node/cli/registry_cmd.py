@@ -5,12 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from credentials.datetimes import format_datetime
 from credentials.errors import TrustlaneError
-from node.cli._io import EXIT_FAILED, EXIT_OK, fail, parse_at, print_json
+from node.cli._io import (
+    EXIT_FAILED,
+    EXIT_OK,
+    domain_problem,
+    fail,
+    json_always,
+    parse_at,
+    print_json,
+)
 from node.cli.identifiers_cmd import register as register_identifiers
 from node.cli.mra_cmd import register_mra
 from node.cli.node_cmd import load_services
 from node.wiring import utcnow
+
+# The next step for the errors an operator can fix from here.
+_HINTS = {
+    "NOT_FOUND": "'trustlane registry peer list' shows the names",
+    "INVALID_KEY": "--key takes the peer's whole Multikey (z6Mk...) as its node show prints it",
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +50,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "federation.toml), repeatable",
     )
     add.add_argument("--ca-bundle", help="PEM bundle to trust for this peer's TLS")
+    add.add_argument(
+        "--json", action="store_true", help='print {"name", "did", "baseUrl", "keys", "caBundle"}'
+    )
     add.set_defaults(func=_add)
 
     repin = peer_sub.add_parser(
@@ -49,6 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--not-before",
         help="earliest proof time the keys may sign (default: now); proofs dated earlier fail",
     )
+    repin.add_argument("--json", action="store_true", help='print {"name", "keys", "notBefore"}')
     repin.set_defaults(func=_repin)
 
     show = peer_sub.add_parser("show", help="one peer: keys, trust, last sync, agreements with it")
@@ -72,10 +91,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     list_p = peer_sub.add_parser("list", help="peers with trust and sync health")
     list_p.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    json_always(list_p)
     list_p.set_defaults(func=_list)
 
     sync = reg_sub.add_parser("sync", help="sync every due peer now")
     sync.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    json_always(sync)
     sync.set_defaults(func=_sync)
 
     register_identifiers(reg_sub)
@@ -100,8 +121,19 @@ def _add(args: argparse.Namespace) -> int:
             actor="cli",
         )
     except TrustlaneError as e:
-        fail(e.diagnostics())
+        fail(domain_problem(e, _HINTS))
     interval = services.federation.sync.interval_seconds
+    if args.json:
+        print_json(
+            {
+                "name": args.name,
+                "did": args.did,
+                "baseUrl": args.base_url,
+                "keys": sorted(set(args.key)),
+                "caBundle": args.ca_bundle,
+            }
+        )
+        return EXIT_OK
     print(f"peer {args.name} added ({args.did}); it is trusted once its DID document matches")
     print(
         "Next: 'trustlane registry sync' fetches it now; otherwise the running node syncs "
@@ -116,7 +148,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         info = services.peers.describe(args.name)
     except TrustlaneError as e:
-        fail(e.diagnostics())
+        fail(domain_problem(e, _HINTS))
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -158,7 +190,7 @@ def _remove(args: argparse.Namespace) -> int:
             actor="cli",
         )
     except TrustlaneError as e:
-        fail(e.diagnostics())
+        fail(domain_problem(e, _HINTS))
     if args.json:
         print_json(report)
         return EXIT_OK
@@ -180,7 +212,16 @@ def _repin(args: argparse.Namespace) -> int:
             peer.did, frozenset(args.key), now=now, actor="cli", not_before=not_before
         )
     except TrustlaneError as e:
-        fail(e.diagnostics())
+        fail(domain_problem(e, _HINTS))
+    if args.json:
+        print_json(
+            {
+                "name": args.name,
+                "keys": sorted(set(args.key)),
+                "notBefore": None if not_before is None else format_datetime(not_before),
+            }
+        )
+        return EXIT_OK
     print(
         f"peer {args.name}: {len(args.key)} key(s) re-pinned; they are accepted at the next "
         "sync ('trustlane registry sync' to sync now)"

@@ -13,9 +13,10 @@ import argparse
 
 from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.strict_json import JSONObject, JSONValue
-from node.cli._io import EXIT_OK, fail, print_json, read_json_object
+from node.cli._io import EXIT_OK, fail, json_always, print_json, read_json_object
 from node.cli.node_cmd import load_services
 from node.services.risk_request import MAX_ATTESTATIONS, parse_assessment_request
+from node.storage import risk_repo
 from node.wiring import utcnow
 from risk import MalformedDeclarationError, PartyIdentifier
 
@@ -52,9 +53,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     what.add_argument("--container", help="an ISO 6346 container number")
     add.add_argument("--reason", help="why (kept with the entry)")
     add.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    add.add_argument("--json", action="store_true", help="print the entry as JSON")
     add.set_defaults(func=_watch_add)
     show = watch_sub.add_parser("list", help="every entry")
     show.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+    json_always(show)
     show.set_defaults(func=_watch_list)
 
 
@@ -74,7 +77,9 @@ def _assess(args: argparse.Namespace) -> int:
     try:
         request = parse_assessment_request(body)
     except MalformedDeclarationError as e:
-        fail(f"{args.declaration}: {e.message}")
+        fail(
+            f"{args.declaration}: {e.message}; fix the declaration (docs/risk.md lists its fields)"
+        )
     except MalformedInputError as e:
         fail(e.message)
     services = load_services(args)
@@ -109,7 +114,7 @@ def _watch_add(args: argparse.Namespace) -> int:
         try:
             party = PartyIdentifier(scheme, value)
         except MalformedInputError as e:
-            fail(e.message)
+            fail(f"--party: {e.message}")
     services = load_services(args)
     try:
         services.risk.add_watch_entry(
@@ -117,20 +122,28 @@ def _watch_add(args: argparse.Namespace) -> int:
         )
     except TrustlaneError as e:
         fail(e.message)
-    print(f"on the watch list: {args.party or args.container}")
+    if args.json:
+        if party is not None:
+            print_json(_entry(risk_repo.PARTY, party.scheme, party.value, args.reason))
+        else:
+            print_json(_entry(risk_repo.CONTAINER, "", args.container, args.reason))
+    else:
+        print(f"on the watch list: {args.party or args.container}")
     return EXIT_OK
 
 
 def _watch_list(args: argparse.Namespace) -> int:
     print_json(
-        [
-            {
-                "kind": e.kind,
-                **({"scheme": e.scheme} if e.scheme else {}),
-                "value": e.value,
-                "reason": e.reason,
-            }
-            for e in load_services(args).risk.watch_list()
-        ]
+        [_entry(e.kind, e.scheme, e.value, e.reason) for e in load_services(args).risk.watch_list()]
     )
     return EXIT_OK
+
+
+def _entry(kind: str, scheme: str, value: str, reason: str | None) -> JSONObject:
+    """A watch-list entry as ``watch-list list`` and ``watch-list add --json`` print it."""
+    return {
+        "kind": kind,
+        **({"scheme": scheme} if scheme else {}),
+        "value": value,
+        "reason": reason,
+    }

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from node.cli._io import EXIT_OK, fail, print_json
+from node.cli._io import EXIT_OK, fail, os_problem, print_json
 from scan_attestation.adapters import MAX_SCAN_BYTES, parse_scan
 from scan_attestation.scan import (
     SCAN_FORMATS,
@@ -59,7 +59,7 @@ def _read(name: str) -> bytes:
         with Path(name).open("rb") as handle:
             return handle.read(MAX_SCAN_BYTES + 1)
     except OSError as e:
-        fail(f"{name}: cannot read: {e.strerror or e}")
+        fail(os_problem(name, "read", e))
 
 
 def _parse(args: argparse.Namespace) -> int:
@@ -67,7 +67,10 @@ def _parse(args: argparse.Namespace) -> int:
     try:
         scan = parse_scan(data, args.format)
     except ScanParseError as e:
-        fail(f"{args.file}: {e.message}")
+        fail(
+            f"{args.file}: {e.message}: check that it is an ANSI N42.42 document or an X-ray "
+            "result (--format n42 or xray)"
+        )
     if args.json:
         print_json(scan.to_json())
     else:

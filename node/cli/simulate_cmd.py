@@ -20,7 +20,7 @@ from typing import Any
 
 from credentials.errors import MalformedInputError
 from federation_config.risk import bundled_policy, load_policy
-from node.cli._io import EXIT_OK, fail
+from node.cli._io import EXIT_OK, fail, os_problem, progress_wanted
 from risk import Policy, RiskPolicyError
 from risk.simulation import MODES, SEGMENTS, SimulationConfig, SimulationResult, run_simulation
 
@@ -91,6 +91,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     cmd.add_argument("--out", metavar="DIR", help="write summary.json, results.csv and charts here")
     cmd.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    cmd.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even without a terminal or with --json (long runs only)",
+    )
     cmd.set_defaults(func=_simulate)
 
 
@@ -131,7 +136,9 @@ def _policy(args: argparse.Namespace) -> Policy:
             if len(e.problems) > 1
             else ""
         )
-        fail(f"{args.policy}: {first[0]}: {first[1]}{more}")
+        where = "" if first[0] in ("", args.policy) else f"{first[0]}: "
+        fix = "" if more else "; fix the policy (`trustlane config check FILE` lists every problem)"
+        fail(f"{args.policy}: {where}{first[1]}{more}{fix}")
 
 
 class _Progress:
@@ -286,7 +293,7 @@ def _make_dir(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        fail(f"{out}: cannot write: {e.strerror or e}")
+        fail(os_problem(out, "write", e))
     return out
 
 
@@ -297,14 +304,16 @@ def _write(out: Path, result: SimulationResult) -> list[Path]:
         files[1].write_text(_csv(result), encoding="utf-8")
         return files + _charts(result.summary, out)
     except OSError as e:
-        fail(f"{out}: cannot write: {e.strerror or e}")
+        fail(os_problem(out, "write", e))
 
 
 def _simulate(args: argparse.Namespace) -> int:
     config = _config(args)
     policy = _policy(args)
     out = _make_dir(Path(args.out)) if args.out else None
-    progress = _Progress() if config.decisions_total >= _PROGRESS_FROM else None
+    progress = (
+        _Progress() if config.decisions_total >= _PROGRESS_FROM and progress_wanted(args) else None
+    )
     result = run_simulation(config, policy, progress)
     written = _write(out, result) if out is not None else []
     if args.json:

@@ -29,7 +29,13 @@ from credentials.signing import sign_presentation
 from credentials.strict_json import JSONObject, JSONValue
 from node.cli._io import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_json, read_json_object
 from node.wallet.client import NodeClient, dumps_pretty, origin_of, parse_offer
-from node.wallet.store import Wallet, WalletError, default_wallet_dir, write_private
+from node.wallet.store import (
+    Wallet,
+    WalletError,
+    WrongPassphraseError,
+    default_wallet_dir,
+    write_private,
+)
 from registry.challenges import check_challenge_format, check_consignment, check_port
 
 __all__ = ["register"]
@@ -127,15 +133,17 @@ def _passphrase(*, confirm: bool = False) -> bytes:
         fail(f"no wallet passphrase: set ${PASSPHRASE_ENV} (no terminal to ask on)")
     entered = getpass.getpass("wallet passphrase: ")
     if not entered:
-        fail("the wallet passphrase must not be empty")
+        fail("the wallet passphrase must not be empty: type one, or set $" + PASSPHRASE_ENV)
     if confirm and getpass.getpass("again: ") != entered:
-        fail("the passphrases differ")
+        fail("the passphrases differ: run the command again and type the same one twice")
     return entered.encode("utf-8", "surrogateescape")
 
 
 def _key_of(wallet: Wallet) -> PrivateKey:
     try:
         return wallet.key(_passphrase())
+    except WrongPassphraseError as e:
+        fail(f"{e.message}: check ${PASSPHRASE_ENV} (or type the wallet's passphrase)")
     except WalletError as e:
         fail(e.message)
 
@@ -229,6 +237,8 @@ def _export(args: argparse.Namespace) -> int:
         text = dumps_pretty(found.document)
         if args.out:
             write_private(Path(args.out), text.encode("utf-8"))
+            if args.json:
+                print_json({"id": found.id, "out": args.out})
             return EXIT_OK
     except WalletError as e:
         fail(e.message)

@@ -156,7 +156,10 @@ class NodeClient:
                 f"{type(e).__name__}"
             ) from e
         except requests.RequestException as e:
-            raise WalletError(f"{url}: cannot reach the node ({type(e).__name__})") from e
+            raise WalletError(
+                f"{url}: cannot reach the node ({type(e).__name__}): check the URL and that "
+                "the node is running"
+            ) from e
         if len(data) > _MAX_RESPONSE_BYTES:
             raise WalletError(f"{url}: the answer is larger than {_MAX_RESPONSE_BYTES} bytes")
         try:

@@ -641,6 +641,7 @@ def test_entrypoint_initialises_once_and_refuses_a_database_that_holds_a_node(
 
     # A second run (a restarted Job) only migrates; the node keeps its key and token.
     assert entrypoint.run(["init"], env()) == 0
+    assert "the head of this version's migrations" in capsys.readouterr().out  # node migrate
     assert token_file.read_text().strip() == token
     assert len(list((data / "keys").glob("*.key"))) == 1
 

@@ -860,7 +860,10 @@ def test_cli_unreadable_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_pat
     missing = tmp_path / "missing.toml"
     code, out, err = run_cli(capsys, str(missing))
     assert (code, out) == (2, "")
-    assert err == f"trustlane: error: {missing}: cannot read: No such file or directory\n"
+    assert err == (
+        f"trustlane: error: {missing}: cannot read: No such file or directory: "
+        "check the path and its permissions\n"
+    )
 
 
 def test_cli_reads_stdin(

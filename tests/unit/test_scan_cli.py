@@ -165,7 +165,8 @@ def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert code == 2
     assert (
         err
-        == f"trustlane: error: {tmp_path / 'nope.n42'}: cannot read: No such file or directory\n"
+        == f"trustlane: error: {tmp_path / 'nope.n42'}: cannot read: No such file or directory: "
+        "check the path\n"
     )
 
 

@@ -92,9 +92,12 @@ def test_both_runs_spend_the_same_budget() -> None:
 def test_progress_is_shown_for_long_runs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Short runs print none (the other tests check stderr is empty).
+    # Short runs print none (the other tests check stderr is empty), and neither does a long
+    # run whose stderr is not a terminal, unless --progress asks for it.
     monkeypatch.setattr(simulate_cmd, "_PROGRESS_FROM", 1000)
     code, _, err = run_cli(capsys, *SMALL)
+    assert (code, err) == (0, "")
+    code, _, err = run_cli(capsys, *SMALL, "--progress")
     assert code == 0
     lines = err.splitlines()
     assert lines[-1] == "simulate: 100 % (1,200/1,200 decisions)"
