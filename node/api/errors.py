@@ -57,6 +57,7 @@ def problem(
 
 
 def status_of(error: TrustlaneError) -> int:
+    """The HTTP status a domain error maps to (the console's error pages use it too)."""
     if isinstance(error, ApiError):
         return error.status
     if isinstance(error, NotFoundError):

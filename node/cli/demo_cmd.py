@@ -108,10 +108,15 @@ def _keep_running(federation: Federation) -> None:
     print("\nThe federation stays up; Ctrl-C stops it.", file=sys.stderr)
     for node in federation.nodes.values():
         print(
-            f"   {node.code.upper()}  {node.base_url}  admin token {node.admin_token}",
+            f"   {node.code.upper()}  console {node.base_url}/console/  "
+            f"admin token {node.admin_token}",
             file=sys.stderr,
         )
-    print(f"   CA bundle {federation.root / 'demo-ca.pem'}", file=sys.stderr)
+    print(
+        f"   CA bundle {federation.root / 'demo-ca.pem'} (import it into the browser to open "
+        "the consoles without a certificate warning; log in with the admin token)",
+        file=sys.stderr,
+    )
     while all(node.running for node in federation.nodes.values()):
         time.sleep(1)
     raise DemoError("a node stopped")

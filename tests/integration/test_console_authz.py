@@ -55,7 +55,8 @@ def console_problems(app: Flask, clients: dict[str, FlaskClient]) -> list[str]:
     """Every console route that breaks the rule it states (or states none)."""
     problems: list[str] = []
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith(CONSOLE)]
-    for rule in sorted(rules, key=lambda r: r.rule):
+    # Logout last: it ends the clients' sessions, and every later form would find none.
+    for rule in sorted(rules, key=lambda r: (r.endpoint == "console_auth.logout", r.rule)):
         view = app.view_functions[rule.endpoint]
         scopes = getattr(view, "console_scopes", None)
         if rule.endpoint in UNSCOPED:
