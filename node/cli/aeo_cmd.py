@@ -15,6 +15,7 @@ from credentials.errors import TrustlaneError
 from node.cli._io import (
     EXIT_FAILED,
     EXIT_OK,
+    domain_problem,
     fail,
     json_always,
     os_problem,
@@ -103,12 +104,18 @@ def _issue(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_OFFER_HINTS = {
+    "UNKNOWN_TRADER": "pass the register key as SCHEME:VALUE exactly as 'trustlane aeo import' "
+    "read it, or the urn:uuid id of an AEO credential this node issued",
+}
+
+
 def _offer(args: argparse.Namespace) -> int:
     services = load_services(args)
     try:
         created = services.offers.create_offer(args.trader, now=utcnow(), actor="cli:aeo-offer")
     except TrustlaneError as e:
-        fail(e.diagnostics())
+        fail(domain_problem(e, _OFFER_HINTS))
     finally:
         services.db.dispose()
     body = created.to_dict()

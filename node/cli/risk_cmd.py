@@ -114,7 +114,7 @@ def _watch_add(args: argparse.Namespace) -> int:
         try:
             party = PartyIdentifier(scheme, value)
         except MalformedInputError as e:
-            fail(f"--party: {e.message}")
+            fail(f"--party: {e.message}: give SCHEME:VALUE, e.g. EORI:DE123456789012345")
     services = load_services(args)
     try:
         services.risk.add_watch_entry(

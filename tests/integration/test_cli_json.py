@@ -92,3 +92,20 @@ def test_a_wrong_key_store_passphrase_names_the_variable(
     assert "check $TRUSTLANE_KEYSTORE_PASSPHRASE" in err
     # The key store stays shut: a stolen data directory without the passphrase gives nothing.
     assert services.identity.did not in err
+
+
+def test_domain_refusals_say_what_to_do_next(
+    make_node: NodeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    services, _ = make_node()
+    monkeypatch.setenv("TRUSTLANE_DATA_DIR", str(services.settings.data_dir))
+    for argv, expected in (
+        (("aeo", "offer", "EORI:FR000000000000001"), "pass the register key as SCHEME:VALUE"),
+        (("risk", "watch-list", "add", "--party", "EORI:not-an-eori"), "give SCHEME:VALUE"),
+    ):
+        assert main(list(argv)) == 2, argv
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1, (argv, err)
+        assert expected in err and "Traceback" not in err
