@@ -12,7 +12,6 @@ without a database read per verification.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,13 +20,11 @@ from credentials.datetimes import format_datetime
 from credentials.keys import PrivateKey
 from node.keystore import KeyStore
 from node.services.audit import record_event
-from node.storage import keys_repo
+from node.storage import keys_repo, trust_repo
 from node.storage.db import Database
 from node.storage.records import KeyRecord
 
 __all__ = ["NodeIdentity", "SigningKey"]
-
-_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,23 +51,28 @@ class NodeIdentity:
         self._db = db
         self._keystore = keystore
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[KeyRecord]] | None = None
+        self._cached: tuple[int, list[KeyRecord]] | None = None
+        self._generation_sql = trust_repo.generation_sql(db.engine.dialect)
 
     # -- key records -------------------------------------------------------------------
 
     def keys(self, *, fresh: bool = False) -> list[KeyRecord]:
-        """Every key record (cached for about a second unless ``fresh``)."""
+        """Every key record, re-read whenever the trust generation moved.
+
+        Every key change (a new key, a new current key, a compromise) bumps the trust
+        generation in its transaction, so a worker signs with the new current key from the
+        first request after the change committed, whichever process made it. Checking the
+        generation is one statement (:meth:`Database.read_value`).
+        """
+        generation = int(self._db.read_value(self._generation_sql) or 0)
         with self._lock:
-            if (
-                not fresh
-                and self._cached is not None
-                and time.monotonic() - self._cached[0] < _CACHE_SECONDS
-            ):
+            if not fresh and self._cached is not None and self._cached[0] == generation:
                 return self._cached[1]
         with self._db.read() as conn:
+            generation = trust_repo.read_generation(conn)
             records = keys_repo.list_keys(conn)
         with self._lock:
-            self._cached = (time.monotonic(), records)
+            self._cached = (generation, records)
         return records
 
     def forget_cache(self) -> None:
