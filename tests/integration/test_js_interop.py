@@ -40,7 +40,6 @@ NPM_TIMEOUT = 300
 NODE_TIMEOUT = 60
 V2 = "https://www.w3.org/ns/credentials/v2"
 EXAMPLES = "https://www.w3.org/ns/credentials/examples/v2"
-NOW = datetime.now(UTC)
 
 
 def _contexts() -> dict[str, Any]:
@@ -222,10 +221,10 @@ def test_node_verifies_js_signed_proof_sets_with_odd_values(js: Path, suite: str
     assert {p["cryptosuite"] for p in signed["proof"]} == {f"eddsa-{suite}-2022"}
     # Through the wire format: the bytes JS wrote, parsed by the node's strict parser.
     document = loads_object(json.dumps(signed, ensure_ascii=False).encode())
-    outcomes = get_proof_outcomes(document, resolver=DIDKeyResolver(), now=NOW)
+    outcomes = get_proof_outcomes(document, resolver=DIDKeyResolver(), now=datetime.now(UTC))
     assert [o.verified for o in outcomes] == [True, True], [o.error for o in outcomes]
     document["credentialSubject"]["unicode"] = "Zoe"
-    tampered = get_proof_outcomes(document, resolver=DIDKeyResolver(), now=NOW)
+    tampered = get_proof_outcomes(document, resolver=DIDKeyResolver(), now=datetime.now(UTC))
     assert not any(o.verified for o in tampered)
 
 
@@ -268,7 +267,7 @@ def test_node_verifies_a_js_signed_rdfc_presentation(js: Path) -> None:
         signed,
         resolver=DIDKeyResolver(),
         expected_purpose="authentication",
-        now=NOW,
+        now=datetime.now(UTC),
         challenge="c-123",
         domain="https://verifier.example",
     )
@@ -277,7 +276,7 @@ def test_node_verifies_a_js_signed_rdfc_presentation(js: Path) -> None:
         signed,
         resolver=DIDKeyResolver(),
         expected_purpose="authentication",
-        now=NOW,
+        now=datetime.now(UTC),
         challenge="other",
     )
     assert not wrong[0].verified
