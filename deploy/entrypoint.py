@@ -74,6 +74,8 @@ OPTIONAL_ENV: dict[str, str] = {
     "TRUSTLANE_MIGRATE_ON_START": "false",
     "TRUSTLANE_INIT_WAIT_SECONDS": "600",
     "TRUSTLANE_ADMIN_TOKEN_FILE": "",
+    # Read by `trustlane node serve` itself (node/logs.py): text or json log lines.
+    "TRUSTLANE_LOG_FORMAT": "text",
     "TRUSTLANE_CERT_DIR": "/etc/trustlane/certs",
     "TRUSTLANE_CERT_HOSTS": "",
 }

@@ -7,13 +7,13 @@ Every endpoint needs a bearer token except the explicit allowlist of public endp
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from flask import Flask, Response, request
 
 from federation_config.loader import load
+from node import logs
 from node.api import (
     aeo,
     attestations,
@@ -149,6 +149,11 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
     authenticator = services.authenticator
 
     @app.before_request
+    def _request_id() -> None:
+        # First of all hooks, so that every answer and log line of the request has it.
+        logs.request_id()
+
+    @app.before_request
     def _guard() -> None:
         # Unknown routes fall through to the 404 handler without asking for a token.
         if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
@@ -160,6 +165,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
 
     @app.after_request
     def _headers(response: Response) -> Response:
+        response.headers[logs.REQUEST_ID_HEADER] = logs.request_id()
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -184,7 +190,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
 
 def create_app_from_environment() -> Flask:
     """Build the app from ``TRUSTLANE_DATA_DIR`` and the process environment (gunicorn)."""
-    logging.basicConfig(level=logging.INFO)
+    logs.configure(logs.log_format(os.environ))
     data_dir = Path(os.environ["TRUSTLANE_DATA_DIR"])
     settings = load(data_dir, os.environ)
     return create_app(build_services(settings, os.environ), start_jobs=True)

@@ -30,6 +30,7 @@ import email.utils
 import http
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -54,7 +55,10 @@ from federation_config.loader import load
 from federation_config.settings import NodeSettings
 from node.api.errors import PROBLEM_BASE
 from node.app import create_app
+from node.logs import gunicorn_logconfig, log_format
 from node.wiring import build_services
+
+ACCESS_LOG = logging.getLogger("gunicorn.access")
 
 __all__ = [
     "BufferingWorker",
@@ -602,6 +606,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
     def run(self) -> None:
         """Serve until gunicorn stops this worker (called by ``init_process``)."""
         self.limits = self.app.limits
+        self.json_logs = log_format(os.environ) == "json"
         self.scheme = "https" if self.cfg.is_ssl else "http"
         self.multiprocess = self.cfg.workers > 1
         self.pool = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="trustlane-app")
@@ -760,6 +765,9 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
         """Write one line to gunicorn's access log (when it is enabled)."""
         if not self.cfg.accesslog:
             return
+        if self.json_logs:
+            self._access_json(environ, status, headers, started)
+            return
         request_headers = (
             [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers]
             if request is not None
@@ -768,6 +776,31 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
         elapsed = timedelta(seconds=max(0.0, asyncio.get_running_loop().time() - started))
         response = SimpleNamespace(status=str(status), sent=None, headers=headers)
         self.log.access(response, SimpleNamespace(headers=request_headers), environ, elapsed)
+
+    def _access_json(
+        self,
+        environ: Mapping[str, Any],
+        status: int,
+        headers: list[tuple[str, str]],
+        started: float,
+    ) -> None:
+        # The path without its query string: queries may carry what should not be logged.
+        elapsed = max(0.0, asyncio.get_running_loop().time() - started)
+        request_id = next((v for n, v in headers if n.lower() == "x-request-id"), None)
+        ACCESS_LOG.info(
+            "%s %s %s",
+            environ.get("REQUEST_METHOD", "-"),
+            environ.get("PATH_INFO", "-"),
+            status,
+            extra={
+                "method": environ.get("REQUEST_METHOD", "-"),
+                "path": environ.get("PATH_INFO", "-"),
+                "status": status,
+                "durationMs": round(elapsed * 1000, 2),
+                "client": environ.get("REMOTE_ADDR", "-"),
+                "request_id": request_id,
+            },
+        )
 
 
 class _NodeArbiter(Arbiter):  # type: ignore[misc]  # gunicorn ships no type hints
@@ -837,6 +870,10 @@ def serve(
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",
+        # Text or JSON lines on stderr (TRUSTLANE_LOG_FORMAT; node/logs.py).
+        "logconfig_dict": gunicorn_logconfig(
+            log_format(environ if environ is not None else os.environ)
+        ),
         "proc_name": f"trustlane-{settings.name}",
         # gunicorn's control socket defaults to one path per user, shared by every node on
         # the host (and unlinked by whichever stops first); nodes need none.

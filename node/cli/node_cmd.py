@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from credentials.errors import TrustlaneError
 from federation_config.loader import CONFIG_NAME, load
 from federation_config.settings import NodeSettings
+from node import logs
 from node.cli._io import EXIT_FAILED, EXIT_OK, fail, json_always, parse_at, print_json
 from node.cli.node_keys import register_keys
 from node.cli.node_migrate import register_migrate
@@ -108,6 +109,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="on SIGTERM or SIGINT, how long requests in progress may take to finish "
         "(default 10; [server] drain_timeout_seconds)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="stderr log lines: text, or one JSON object per line with request ids "
+        "(default text; TRUSTLANE_LOG_FORMAT)",
     )
     serve.set_defaults(func=_serve)
 
@@ -232,6 +239,12 @@ def issue_pilot_certificate(base_url: str, data_dir: Path) -> tuple[Path, Path, 
 def _serve(args: argparse.Namespace) -> int:
     from node.server import serve
 
+    if args.log_format is not None:
+        os.environ[logs.FORMAT_VARIABLE] = args.log_format  # the workers inherit it
+    try:
+        logs.log_format(os.environ)
+    except ValueError as e:
+        fail(f"{e}: set it to text or json, or pass --log-format")
     try:
         settings = load(_data_dir(args), os.environ)
         if args.request_timeout is not None:
