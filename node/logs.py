@@ -121,27 +121,31 @@ def configure(fmt: str, level: int = logging.INFO) -> None:
 
 
 def gunicorn_logconfig(fmt: str) -> dict[str, Any]:
-    """Gunicorn's ``logconfig_dict``: its error and access logs in ``fmt`` on stderr."""
-    formatter = (
-        {"()": JsonFormatter}
-        if fmt == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    )
-    handler = {
-        "class": "logging.StreamHandler",
-        "formatter": "node",
-        "filters": ["request_id"],
-        "stream": "ext://sys.stderr",
-    }
+    """The ``logconfig_dict`` gunicorn gets for ``fmt``.
+
+    Text keeps gunicorn's own lines ({} : its defaults). JSON sends the access log to
+    stdout and everything else to stderr, as in text mode, one JSON object per line.
+    """
+    if fmt != "json":
+        return {}
+
+    def handler(stream: str) -> dict[str, Any]:
+        return {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+            "stream": f"ext://sys.{stream}",
+        }
+
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"node": formatter},
+        "formatters": {"json": {"()": JsonFormatter}},
         "filters": {"request_id": {"()": RequestIdFilter}},
-        "handlers": {"node": handler},
-        "root": {"level": "INFO", "handlers": ["node"]},
+        "handlers": {"stdout": handler("stdout"), "stderr": handler("stderr")},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
         "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": ["node"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["node"], "propagate": False},
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
         },
     }
