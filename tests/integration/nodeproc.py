@@ -32,7 +32,11 @@ TRUSTLANE = Path(sys.executable).parent / "trustlane"
 LOOPBACK = "127.0.0.1"
 CLI_TIMEOUT = 60.0
 START_TIMEOUT = 60.0  # a bound for hangs; two xdist workers starting nodes at once are slow
-STOP_TIMEOUT = 15.0
+# Above the node's own bound (node.server.stop_bound: the default drain of 10 s plus a 5 s
+# margin, after which gunicorn's master kills workers that are still alive, such as one still
+# booting when the SIGTERM came, and exits 0): the harness must not SIGKILL a stop that is
+# still within what the node promises.
+STOP_TIMEOUT = 20.0
 
 
 def die_with_parent() -> None:
