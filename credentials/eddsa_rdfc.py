@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 from credentials.errors import InvalidProofError
-from credentials.jsonld import PYLD_LOCK, document_loader, pyld_resolver
+from credentials.jsonld import PYLD_LOCK, pyld_options
 from credentials.strict_json import JSONObject
 
 __all__ = [
@@ -138,12 +138,7 @@ def canonicalize_rdfc(document: JSONObject, *, max_quads: int = MAX_QUADS) -> by
     jsonld = _pyld()
     with PYLD_LOCK:
         processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
-        options = {
-            "documentLoader": document_loader,
-            "contextResolver": pyld_resolver(),
-            "processingMode": "json-ld-1.1",
-            "base": "",
-        }
+        options = pyld_options(base="")
         try:
             dataset = processor.to_rdf(document, options)
             quads = sum(len(triples) for triples in dataset.values())

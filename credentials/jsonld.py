@@ -42,12 +42,14 @@ from credentials.strict_json import JSONObject, JSONValue, loads_object
 
 __all__ = [
     "ISSUER_DEPENDENT_VOCAB",
+    "PYLD_LOCK",
     "SHIPPED_CONTEXTS",
     "check_credential_jsonld",
     "context_bytes",
     "document_loader",
     "expand_safe",
     "held_resource",
+    "pyld_options",
 ]
 
 ISSUER_DEPENDENT_VOCAB = "https://www.w3.org/ns/credentials/issuer-dependent#"
@@ -159,9 +161,14 @@ PYLD_LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 
 
-def pyld_resolver() -> Any:
-    """The project's one pyld context resolver (shipped contexts only; call under PYLD_LOCK)."""
-    return _resolver()
+def pyld_options(*, base: str | None = None) -> dict[str, Any]:
+    """The options of every pyld call: shipped contexts only, one resolver, JSON-LD 1.1."""
+    return {
+        "documentLoader": document_loader,
+        "contextResolver": _resolver(),
+        "base": base,
+        "processingMode": "json-ld-1.1",
+    }
 
 
 def _resolver() -> Any:
@@ -217,12 +224,7 @@ def expand_safe(document: JSONObject) -> list[JSONObject]:
     """
     from pyld import jsonld
 
-    options = {
-        "documentLoader": document_loader,
-        "contextResolver": _resolver(),
-        "base": None,
-        "processingMode": "json-ld-1.1",
-    }
+    options = pyld_options()
     with PYLD_LOCK:
         try:
             processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
@@ -253,12 +255,7 @@ def _context_list(urls: tuple[str, ...]) -> _ContextList | MalformedInputError:
             )
     from pyld import jsonld
 
-    options = {
-        "documentLoader": document_loader,
-        "contextResolver": _resolver(),
-        "base": None,
-        "processingMode": "json-ld-1.1",
-    }
+    options = pyld_options()
     with PYLD_LOCK:
         try:
             processor = jsonld.JsonLdProcessor()

@@ -4,7 +4,8 @@ test clients, with switches to make a peer down, slow, garbled, stale or key-swa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.federation.fetcher import FetchError, FetchResponse, PeerHTTPError
 from node.wiring import NodeServices, build_services, init_node
+from nodehelpers import temporary_database
 
 
 @dataclass
@@ -109,6 +111,35 @@ def make_sim_node(
     services = build_services(first.settings, {}, fetcher=sim.fetcher())
     sim.clients[base] = create_app(services, testing=True).test_client()
     return services, token
+
+
+@contextmanager
+def pinned_pair(
+    backend: str, root: Path, ports: tuple[int, int]
+) -> Iterator[tuple[PeerNetworkSimulator, NodeServices, NodeServices]]:
+    """EU and US on ``backend`` ("sqlite" or "postgresql"), pinned to each other and synced.
+
+    Each node gets its own temporary database; both are disposed of (and dropped) afterwards.
+    """
+    (root / "a").mkdir()
+    (root / "b").mkdir()
+    with (
+        temporary_database(backend, root / "a") as eu_url,
+        temporary_database(backend, root / "b") as us_url,
+    ):
+        sim = PeerNetworkSimulator()
+        eu, _ = make_sim_node(sim, root, "eu", ports[0], eu_url)
+        us, _ = make_sim_node(sim, root, "us", ports[1], us_url)
+        pin(eu, us, "us")
+        pin(us, eu, "eu")
+        now = datetime.now(UTC)
+        for node in (eu, us):
+            assert all(o.ok for o in node.sync.sync_all(now))
+        try:
+            yield sim, eu, us
+        finally:
+            for node in (eu, us):
+                node.db.dispose()
 
 
 def pin(a: NodeServices, b: NodeServices, name: str) -> None:

@@ -23,8 +23,7 @@ from flask.testing import FlaskClient
 
 from node.app import create_app
 from node.wiring import NodeServices
-from nodehelpers import temporary_database
-from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin
+from peersim import Behaviour, PeerNetworkSimulator, pinned_pair
 
 EU, US = 1031, 1032
 
@@ -42,23 +41,8 @@ class Pair:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with (
-        temporary_database(request.param, tmp_path / "a") as eu_url,
-        temporary_database(request.param, tmp_path / "b") as us_url,
-    ):
-        sim = PeerNetworkSimulator()
-        eu, _ = make_sim_node(sim, tmp_path, "eu", EU, eu_url)
-        us, _ = make_sim_node(sim, tmp_path, "us", US, us_url)
-        pin(eu, us, "us")
-        pin(us, eu, "eu")
-        now = datetime.now(UTC)
-        for node in (eu, us):
-            assert all(o.ok for o in node.sync.sync_all(now))
+    with pinned_pair(request.param, tmp_path, (EU, US)) as (sim, eu, us):
         yield Pair(sim, eu, us)
-        for node in (eu, us):
-            node.db.dispose()
 
 
 def _recognitions(pair: Pair, **overrides: Any) -> list[dict[str, Any]]:

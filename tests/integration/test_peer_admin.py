@@ -18,8 +18,8 @@ from node.cli.node_cmd import load_services
 from node.services.status import NotFoundError
 from node.storage import audit_repo
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject, temporary_database
-from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin, sign_agreement
+from nodehelpers import aeo_subject
+from peersim import Behaviour, pin, pinned_pair, sign_agreement
 
 EU, US = 1011, 1012
 
@@ -27,24 +27,8 @@ EU, US = 1011, 1012
 @pytest.fixture(params=["sqlite", "postgresql"])
 def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """EU and US pinned to each other, synced, with an EU->US agreement in force."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with (
-        temporary_database(request.param, tmp_path / "a") as eu_url,
-        temporary_database(request.param, tmp_path / "b") as us_url,
-    ):
-        sim = PeerNetworkSimulator()
-        eu, _ = make_sim_node(sim, tmp_path, "eu", EU, eu_url)
-        us, _ = make_sim_node(sim, tmp_path, "us", US, us_url)
-        pin(eu, us, "us")
-        pin(us, eu, "eu")
-        now = datetime.now(UTC)
-        for node in (eu, us):
-            assert all(o.ok for o in node.sync.sync_all(now))
-        agreement = sign_agreement(eu, us)
-        yield sim, eu, us, agreement
-        for node in (eu, us):
-            node.db.dispose()
+    with pinned_pair(request.param, tmp_path, (EU, US)) as (sim, eu, us):
+        yield sim, eu, us, sign_agreement(eu, us)
 
 
 @pytest.fixture(autouse=True)
