@@ -231,6 +231,27 @@ def make_blueprint(
             notices=[("error", error)] if error else [],
         )
 
+    def confirmed_action(
+        page: str,
+        agreement_id: str,
+        act: Callable[[], object],
+        delivery: _Delivery,
+        done: str,
+    ) -> BaseResponse:
+        """Run ``act`` once the box is ticked; back to the agreement with what happened."""
+        if request.form.get("confirm") != "yes":
+            return confirm_page(page, agreement_id, 400, "Tick the box to confirm.")
+        try:
+            act()
+        except TrustlaneError as e:
+            status = status_of(e)
+            if status >= 500:
+                raise
+            return confirm_page(page, agreement_id, status, e.message)
+        if not delivery.delivered:
+            done = f"{done}-undelivered"
+        return redirect(url_for(".agreement", agreement_id=agreement_id, done=done), 303)
+
     @url_id_route(bp, "/agreements/countersign/<url:agreement_id>")
     @console_scope("registry-admin")
     def confirm_countersign(agreement_id: str) -> Response:
@@ -267,17 +288,13 @@ def make_blueprint(
                 "The agreement changed since the page was shown. "
                 "Review it again before countersigning.",
             )
-        if request.form.get("confirm") != "yes":
-            return confirm_page(page, agreement_id, 400, "Tick the box to confirm.")
-        try:
-            service.countersign(agreement_id, actor=current_user().actor)
-        except TrustlaneError as e:
-            status = status_of(e)
-            if status >= 500:
-                raise
-            return confirm_page(page, agreement_id, status, e.message)
-        done = "countersigned" if delivery.delivered else "countersigned-undelivered"
-        return redirect(url_for(".agreement", agreement_id=agreement_id, done=done), 303)
+        return confirmed_action(
+            page,
+            agreement_id,
+            lambda: service.countersign(agreement_id, actor=current_user().actor),
+            delivery,
+            "countersigned",
+        )
 
     @url_id_route(bp, "/agreements/terminate/<url:agreement_id>")
     @console_scope("registry-admin")
@@ -297,16 +314,12 @@ def make_blueprint(
                 409,
                 f"This agreement is {record.state}: only an active agreement is terminated.",
             )
-        if request.form.get("confirm") != "yes":
-            return confirm_page(page, agreement_id, 400, "Tick the box to confirm.")
-        try:
-            service.terminate(agreement_id, actor=current_user().actor)
-        except TrustlaneError as e:
-            status = status_of(e)
-            if status >= 500:
-                raise
-            return confirm_page(page, agreement_id, status, e.message)
-        done = "terminated" if delivery.delivered else "terminated-undelivered"
-        return redirect(url_for(".agreement", agreement_id=agreement_id, done=done), 303)
+        return confirmed_action(
+            page,
+            agreement_id,
+            lambda: service.terminate(agreement_id, actor=current_user().actor),
+            delivery,
+            "terminated",
+        )
 
     return bp

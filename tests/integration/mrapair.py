@@ -12,14 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import nacl.pwhash
 import pytest
 from flask.testing import FlaskClient
 
-from federation_config.settings import NodeSettings
-from node.app import create_app
-from node.wiring import NodeServices, build_services, init_node
-from peersim import PeerNetworkSimulator, pin
+from node.wiring import NodeServices
+from peersim import PeerNetworkSimulator, make_sim_node_at, pin
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RECOGNITIONS = EXAMPLES / "mra-recognitions.json"
@@ -48,24 +45,8 @@ class Node:
 def _node(
     sim: PeerNetworkSimulator, root: Path, name: str, base_url: str, database_url: str | None
 ) -> Node:
-    settings = NodeSettings(
-        name=name,
-        base_url=base_url,
-        data_dir=root / name,
-        database_url=database_url or f"sqlite:///{root / (name + '.db')}",
-    )
-    first, token = init_node(
-        settings,
-        {},
-        now=datetime.now(UTC),
-        keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-    )
-    first.db.dispose()
-    services = build_services(first.settings, {}, fetcher=sim.fetcher())
-    client = create_app(services, testing=True).test_client()
-    sim.clients[base_url] = client
-    return Node(services, client, token)
+    services, token = make_sim_node_at(sim, root, name, base_url, database_url)
+    return Node(services, sim.clients[base_url], token)
 
 
 def eu_and_us(

@@ -93,7 +93,17 @@ def make_sim_node(
     sim: PeerNetworkSimulator, root: Path, name: str, port: int, database_url: str | None = None
 ) -> tuple[NodeServices, str]:
     """An initialised node wired to the simulator (its app registered under its base URL)."""
-    base = f"http://127.0.0.1:{port}"
+    return make_sim_node_at(sim, root, name, f"http://127.0.0.1:{port}", database_url)
+
+
+def make_sim_node_at(
+    sim: PeerNetworkSimulator,
+    root: Path,
+    name: str,
+    base: str,
+    database_url: str | None = None,
+) -> tuple[NodeServices, str]:
+    """:func:`make_sim_node` for any base URL (``sim.clients[base]`` is its test client)."""
     settings = NodeSettings(
         name=name,
         base_url=base,
