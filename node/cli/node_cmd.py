@@ -195,7 +195,16 @@ def _init(args: argparse.Namespace) -> int:
         fail(f"{data_dir}: {e.strerror or e}: give --data-dir a new or empty folder")
     bundle = None if ca_bundle is None else str(ca_bundle)
     if args.json:
-        print_json({"did": services.identity.did, "adminToken": token, "caBundle": bundle})
+        current = next(r for r in services.identity.keys() if r.is_current)
+        print_json(
+            {
+                "did": services.identity.did,
+                "adminToken": token,
+                "caBundle": bundle,
+                # What a partner pins (``registry peer add --key``), as ``node show`` gives it.
+                "publicKeyMultibase": current.public_key_multibase,
+            }
+        )
     else:
         print(f"node created in {data_dir}")
         print(f"DID:         {services.identity.did}")

@@ -156,10 +156,8 @@ def three_nodes(
         try:
             for name, node in nodes.items():
                 node.init(databases[name] if backend != "sqlite" else None, ca)
-                node.start(workers=1)
-            keys = {name: node_key(node) for name, node in nodes.items()}
-            for node in nodes.values():
-                node.stop()
+            # The keys partners pin, as `node init --json` printed them (the operator's way).
+            keys = {name: node.public_key_multibase for name, node in nodes.items()}
             eu, us, jp = nodes["eu"], nodes["us"], nodes["jp"]
             write_federation_toml(
                 eu,
@@ -178,6 +176,16 @@ def three_nodes(
         finally:
             for node in nodes.values():
                 node.stop()
+
+
+@contextmanager
+def federation_nodes(
+    tmp_path: Path, param: str | tuple[str, bool]
+) -> Iterator[dict[str, NodeProcess]]:
+    """:func:`three_nodes` for a fixture parameter: a backend, or a ``(backend, push)`` pair."""
+    backend, push = param if isinstance(param, tuple) else (param, True)
+    with three_nodes(tmp_path, backend, push=push) as (nodes, _):
+        yield nodes
 
 
 # -- a rogue partner node -------------------------------------------------------------------

@@ -115,6 +115,7 @@ class NodeProcess:
         self.base_url = ""
         self.did = ""
         self.admin_token = ""
+        self.public_key_multibase = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._runtime_dir: str | None = None
 
@@ -157,6 +158,7 @@ class NodeProcess:
         assert done.returncode == 0, f"node init failed ({done.returncode}): {done.stderr}"
         out = json.loads(done.stdout)
         self.did, self.admin_token = out["did"], out["adminToken"]
+        self.public_key_multibase = out["publicKeyMultibase"]
         return self.did, self.admin_token
 
     def cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:

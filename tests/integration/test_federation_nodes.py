@@ -2,8 +2,9 @@
 
 EU-US and EU-JP sign MRAs; US and JP do not. An EU credential gets benefits at US and JP,
 a US credential gets none at JP. EU revokes: US refuses benefits after the push, and, with
-push disabled, after its next pull. A peer that is down is reported in health and grants
-nothing while the other peers keep working.
+push disabled, after its next pull (test_federation_pull.py, its own file so that it runs on
+another test worker). A peer that is down is reported in health and grants nothing while the
+other peers keep working.
 """
 
 from __future__ import annotations
@@ -13,17 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from federation3 import RECOGNISED, checks, sign_mra, sync, three_nodes, verify, wait_for
+from federation3 import RECOGNISED, checks, federation_nodes, sign_mra, sync, verify, wait_for
 from nodehelpers import aeo_subject
 from nodeproc import NodeProcess
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def federation(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, NodeProcess]]:
-    # Indirect parametrization (push on/off) arrives as a (backend, push) pair.
-    param = request.param
-    backend, push = param if isinstance(param, tuple) else (param, True)
-    with three_nodes(tmp_path, backend, push=push) as (nodes, _):
+    with federation_nodes(tmp_path, request.param) as nodes:
         yield nodes
 
 
@@ -140,36 +138,3 @@ def test_peer_down_is_reported_and_grants_nothing(federation: dict[str, NodeProc
     assert status == 201, body
     status, result = verify(eu, body["verifiableCredential"])
     assert status == 200, result
-
-
-@pytest.mark.parametrize(
-    "federation",
-    [("sqlite", False), ("postgresql", False)],
-    indirect=True,
-    ids=["push-disabled-sqlite", "push-disabled-postgresql"],
-)
-def test_revocation_reaches_peer_by_pull_when_push_is_off(
-    federation: dict[str, NodeProcess],
-) -> None:
-    eu, us = federation["eu"], federation["us"]
-    sign_mra(eu, us)
-    status, body = eu.post_json(
-        "/aeo-credentials", {"credentialSubject": aeo_subject()}, eu.admin_token
-    )
-    assert status == 201
-    vc = body["verifiableCredential"]
-    status, result = verify(us, vc)
-    assert status == 200, result  # US fetched and cached EU's lists in the background
-    status, _ = eu.post_json(
-        "/credentials/status",
-        {
-            "credentialId": vc["id"],
-            "credentialStatus": {"type": "BitstringStatusListEntry", "statusPurpose": "revocation"},
-            "status": True,
-        },
-        eu.admin_token,
-    )
-    assert status == 200
-    # No push: US still relies on its cached (fresh) list until its scheduled pull.
-    assert checks(verify(us, vc)[1])["status"][0] == "pass"
-    wait_for(lambda: checks(verify(us, vc)[1])["status"] == ("fail", "REVOKED"), 20.0, "pull at US")

@@ -1,14 +1,15 @@
 """schemathesis against real node processes: no 5xx, nothing the OpenAPI document does not say.
 
-For each backend (SQLite, PostgreSQL) a node is initialised and served over HTTPS
-(``trustlane node serve``, see nodeproc.py), and ``st run`` tests the API described by the
-``/openapi.json`` it serves, with the node's admin token, every check, and the bounded,
-derandomized settings of ``schemathesis.toml`` (Hypothesis ``max_examples`` per operation and
-phase, ``derandomize``): examples, coverage (boundary values, missing parameters and auth,
-unexpected methods and ``Allow``), fuzzing, and stateful sequences over the links schemathesis
-infers. Schema-valid requests must be accepted, schema-violating ones refused, and every
-response must match the document; the few refusals no JSON Schema can state are listed, with
-their reasons, in ``schemathesis_hooks.py``.
+For each backend (SQLite here, PostgreSQL in ``test_schemathesis_postgresql.py``: two files, so
+that the two runs, about 80 s each, go to different test workers) a node is initialised and
+served over HTTPS (``trustlane node serve``, see nodeproc.py), and ``st run`` tests the API
+described by the ``/openapi.json`` it serves, with the node's admin token, every check, and the
+bounded, derandomized settings of ``schemathesis.toml`` (Hypothesis ``max_examples`` per
+operation and phase, ``derandomize``): examples, coverage (boundary values, missing parameters
+and auth, unexpected methods and ``Allow``), fuzzing, and stateful sequences over the links
+schemathesis infers. Schema-valid requests must be accepted, schema-violating ones refused, and
+every response must match the document; the few refusals no JSON Schema can state are listed,
+with their reasons, in ``schemathesis_hooks.py``.
 
 The CLI runs in a subprocess (its own process, reports and settings, exactly what a developer
 runs by hand; see the header of ``schemathesis.toml``); its report is the failure message.
@@ -20,7 +21,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import trustme
 
 from nodehelpers import temporary_database
@@ -33,10 +33,8 @@ HOOKS = HERE / "schemathesis_hooks.py"
 RUN_TIMEOUT = 240.0
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_schemathesis_finds_no_server_error_and_no_contract_violation(
-    backend: str, tmp_path: Path
-) -> None:
+def run_schemathesis(backend: str, tmp_path: Path) -> None:
+    """Serve a node on ``backend`` and run ``st run`` against it; fail on any finding."""
     with (
         temporary_database(backend, tmp_path) as database_url,
         NodeProcess(tmp_path / "node") as node,
@@ -79,3 +77,9 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(
     report = done.stdout[-20_000:] + done.stderr[-5_000:]
     assert done.returncode == 0, f"st run exited {done.returncode}:\n{report}"
     assert "No issues found" in done.stdout or " passed" in done.stdout, report
+
+
+def test_schemathesis_finds_no_server_error_and_no_contract_violation_sqlite(
+    tmp_path: Path,
+) -> None:
+    run_schemathesis("sqlite", tmp_path)
