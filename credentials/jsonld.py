@@ -344,7 +344,8 @@ def _scan(node: dict[str, Any] | list[Any], contexts: list[JSONValue], info: _Co
             return False
         if key == "type":
             for item in child if type(child) is list else (child,):
-                if not _type_ok(item, info):
+                # Only strings reach the cache: a dict or list is unhashable (and never a type).
+                if type(item) is not str or not _type_ok(item, info):
                     raise _bad(
                         f"type {item!r} is neither a term defined by the credential's "
                         "contexts nor an absolute URL",
@@ -375,9 +376,9 @@ def _fast_path(document: JSONObject, contexts: list[JSONValue]) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _type_ok(item: JSONValue, info: _ContextList) -> bool:
+def _type_ok(item: str, info: _ContextList) -> bool:
     # Cached: the same few type names recur in every credential of a kind.
-    if not isinstance(item, str) or not item:
+    if not item:
         return False
     if item in info.terms:
         return True

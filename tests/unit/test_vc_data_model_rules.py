@@ -180,6 +180,17 @@ REFUSED: dict[str, tuple[dict[str, Any], str, str]] = {
         "INVALID_TYPE",
         "Forwarder",
     ),
+    # Not strings at all: refused, never an unhashable-type crash in the type cache.
+    "subject-type-object": (
+        credential(credentialSubject={"id": "did:web:f.example", "type": [{}]}),
+        "INVALID_TYPE",
+        "{}",
+    ),
+    "subject-type-nested-list": (
+        credential(credentialSubject={"id": "did:web:f.example", "type": [["Forwarder"]]}),
+        "INVALID_TYPE",
+        "['Forwarder']",
+    ),
     # Safe mode: a term no context defines.
     "undefined-term": (
         credential(**{"@context": [VC2, {"@vocab": None}]}, type=["VerifiableCredential"]),
