@@ -97,6 +97,11 @@ _NONZERO_RUN = re.compile(rb"[^\x00]+")
 _SET_BITS = tuple(tuple(i for i in range(8) if b & (0x80 >> i)) for b in range(256))
 
 
+def _check_width(width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_STATUS_SIZE:
+        raise ValueError(f"statusSize must be 1 to {MAX_STATUS_SIZE}, not {width!r}")
+
+
 def _length_error(message: str) -> MalformedInputError:
     return MalformedInputError(message, code="STATUS_LIST_LENGTH_ERROR")
 
@@ -189,6 +194,40 @@ class BitstringStatusList:
             self._bits[index >> 3] |= mask
         else:
             self._bits[index >> 3] &= ~mask & 0xFF
+
+    def get_value(self, index: int, width: int) -> int:
+        """Return the ``width``-bit status at entry ``index`` (bits ``index * width`` on).
+
+        The most significant bit of the value is the first bit of the entry (spec §2.1:
+        ``statusSize`` bits at ``statusListIndex * statusSize``).
+
+        Raises:
+            MalformedInputError: The entry is not in the list (``STATUS_INDEX_OUT_OF_RANGE``).
+            ValueError: ``width`` is not 1 to :data:`MAX_STATUS_SIZE`.
+
+        """
+        _check_width(width)
+        self._check_index(index * width + width - 1)
+        value = 0
+        for bit in range(index * width, (index + 1) * width):
+            value = (value << 1) | self.get(bit)
+        return value
+
+    def set_value(self, index: int, width: int, value: int) -> None:
+        """Set the ``width``-bit status at entry ``index`` to ``value`` (see :meth:`get_value`).
+
+        Raises:
+            MalformedInputError: The entry is not in the list (``STATUS_INDEX_OUT_OF_RANGE``).
+            ValueError: ``width`` is not 1 to :data:`MAX_STATUS_SIZE`, or ``value`` does not
+                fit in ``width`` bits.
+
+        """
+        _check_width(width)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**width:
+            raise ValueError(f"status value {value!r} does not fit in {width} bits")
+        self._check_index(index * width + width - 1)
+        for offset in range(width):
+            self.set(index * width + offset, bool(value & (1 << (width - 1 - offset))))
 
     def set_indices(self) -> list[int]:
         """Return the indices of the set bits, in increasing order."""
@@ -641,8 +680,10 @@ def get_status_check(
 
     Returns:
         A check named ``status``: ``fail`` ``REVOKED`` / ``SUSPENDED`` when the status is
-        not 0 (the detail names its ``statusMessage``); ``pass`` with the message for a
-        ``message`` entry; ``unknown`` ``STATUS_LIST_LENGTH_ERROR`` (a multi-bit list
+        not 0 (the detail names its ``statusMessage``, or says the value has none); ``pass``
+        with the message for a ``message`` entry, ``unknown`` ``UNKNOWN_STATUS_VALUE`` when
+        its ``statusMessage`` does not name the value; ``unknown``
+        ``STATUS_LIST_LENGTH_ERROR`` (a multi-bit list
         shorter than 131,072 entries of ``statusSize`` bits), ``UNSUPPORTED_STATUS_PURPOSE``,
         ``STATUS_PURPOSE_MISMATCH`` (purpose or list id), ``STATUS_LIST_EXPIRED`` (outside
         validFrom..validUntil), ``STATUS_STALE``, ``STATUS_INDEX_OUT_OF_RANGE`` (the spec's
@@ -745,11 +786,21 @@ def _status_check(
         else:
             return Check.passed(_CHECK, f"{purpose} bit {index} not set (list {list_id}, {until})")
     else:
-        value = 0
-        for bit in range(index * width, (index + 1) * width):
-            value = (value << 1) | int(info.status_list.get(bit))
+        value = info.status_list.get_value(index, width)
     message = entry.messages.get(value)
-    said = f"status {value:#x}" + (f" ({message})" if message is not None else "")
+    if message is None and value != 0 and width > 1:
+        # A value the entry's statusMessage does not name means nothing the issuer said:
+        # fail closed. A revocation or suspension value other than 0 still fails (below);
+        # a message entry's unnamed value is unknown rather than a pass.
+        said = f"status {value:#x} (not in the entry's statusMessage)"
+        if purpose == "message":
+            return Check.unknown(
+                _CHECK,
+                "UNKNOWN_STATUS_VALUE",
+                f"{purpose} {said} at index {index} (list {list_id}, {until})",
+            )
+    else:
+        said = f"status {value:#x}" + (f" ({message})" if message is not None else "")
     if purpose == "message" or value == 0:
         return Check.passed(_CHECK, f"{purpose} {said} at index {index} (list {list_id}, {until})")
     code = "REVOKED" if purpose == "revocation" else "SUSPENDED"

@@ -1,4 +1,9 @@
-"""``trustlane credential ...``: full credential verification."""
+"""``trustlane credential verify|suspend|lift``: verification, and suspensions at this node.
+
+``suspend`` and ``lift`` change a suspension of a credential this node issued, as
+``POST /credentials/status`` does: ``--reason`` says why (a credential issued before reason
+codes is suspended without one).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,16 @@ from credentials.errors import TrustlaneError
 from credentials.result import Check, VerificationResult
 from credentials.strict_json import JSONObject, loads_object
 from credentials.verification import get_credential_verification_result
-from node.cli._io import EXIT_FAILED, EXIT_OK, parse_at, print_json, read_bytes
+from node.cli._io import (
+    EXIT_FAILED,
+    EXIT_OK,
+    domain_problem,
+    fail,
+    parse_at,
+    print_json,
+    read_bytes,
+)
+from node.services.status import DEFAULT_SUSPENSION_REASON, SUSPENSION_REASONS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +44,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(without it: did:key only, no status)",
     )
     verify.set_defaults(func=_verify)
+    for action, help_text in (
+        ("suspend", "suspend a credential this node issued (verifiers refuse its benefits)"),
+        ("lift", "lift the suspension of a credential this node issued"),
+    ):
+        change = cred_sub.add_parser(action, help=help_text)
+        change.add_argument("id", metavar="credential-id", help="the credential id (urn:uuid:...)")
+        change.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
+        if action == "suspend":
+            change.add_argument(
+                "--reason",
+                choices=[r.code for r in SUSPENSION_REASONS],
+                help="why, as verifiers will read it: "
+                + "; ".join(f"{r.code}: {r.message}" for r in SUSPENSION_REASONS)
+                + f" (default {DEFAULT_SUSPENSION_REASON}; not for a credential issued "
+                "before reason codes)",
+            )
+        change.add_argument("--json", action="store_true", help="print the change as JSON")
+        change.set_defaults(func=_change, suspend=action == "suspend")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -83,3 +115,36 @@ def _verify_document(
         )
         body = result.to_dict()
     return result, body, benefits
+
+
+def _change(args: argparse.Namespace) -> int:
+    from node.api.credentials import status_change_json
+    from node.cli.node_cmd import load_services
+    from node.wiring import utcnow
+
+    services = load_services(args)
+    try:
+        change = services.status.set_status(
+            args.id,
+            "suspension",
+            args.suspend,
+            now=utcnow(),
+            actor="cli",
+            reason=getattr(args, "reason", None),
+        )
+    except TrustlaneError as e:
+        fail(
+            domain_problem(
+                e,
+                {
+                    "NOT_FOUND": "check the id: 'trustlane credential verify' reads a credential",
+                    "STATUS_REASON_UNSUPPORTED": "run it again without --reason",
+                },
+            )
+        )
+    if args.json:
+        print_json(status_change_json(change))
+    else:
+        what = change.status_message or ("suspended" if change.status else "not suspended")
+        print(f"{change.credential_id}: {what}" + ("" if change.changed else " (unchanged)"))
+    return EXIT_OK

@@ -8,7 +8,8 @@ subject data) needs the scopes of ``GET /credentials/{id}`` (issuer, auditor); t
 which shows no subject data, may also be opened by officers.
 
 Revoking cannot be undone, so the first revoke form only opens a confirmation page; its
-second form, with ``confirm=yes``, revokes.
+second form, with ``confirm=yes``, revokes. The suspend form of a credential whose suspension
+entry carries a reason (2 bits) has a reason select; the status table shows the reason.
 """
 
 from __future__ import annotations
@@ -42,9 +43,17 @@ from node.services.console_credentials import (
 )
 from node.services.console_sessions import ConsoleSessions
 from node.services.issuance import IssuanceService
-from node.services.status import NotFoundError, StatusConflictError, StatusService
+from node.services.status import (
+    DEFAULT_SUSPENSION_REASON,
+    SUSPENSION_REASONS,
+    NotFoundError,
+    StatusConflictError,
+    StatusService,
+    status_message,
+)
 from node.services.tokens import has_scope
 from node.storage.console_repo import CREDENTIAL_STATES
+from node.storage.records import StatusEntryRecord
 
 __all__ = ["IDENTIFIER_ROWS", "make_blueprint", "subject_from_form"]
 
@@ -81,6 +90,19 @@ _ACTIONS = {
     "lift": ("suspension", False, "lifted", "This credential is not suspended."),
     "revoke": ("revocation", True, "revoked", "This credential is already revoked."),
 }
+
+
+_REASON_CODES = frozenset(r.code for r in SUSPENSION_REASONS)
+
+
+def _entry_note(entry: StatusEntryRecord) -> str | None:
+    """What a multi-bit entry's value means (a suspension's reason); None for one bit."""
+    return status_message(entry.status_size, entry.status_value)
+
+
+def _takes_reason(detail: CredentialDetail) -> bool:
+    """True when the credential's suspension entry carries a reason (more than one bit)."""
+    return any(e.purpose == "suspension" and e.status_size > 1 for e in detail.entries)
 
 
 def _schema_enum(*path: str) -> list[str]:
@@ -220,6 +242,10 @@ def make_blueprint(
             list_url=status_service.list_url,
             may_act=has_scope(current_user().token, "issuer"),
             notices=notices,
+            entry_note=_entry_note,
+            takes_reason=_takes_reason(detail),
+            reasons=SUSPENSION_REASONS,
+            default_reason=DEFAULT_SUSPENSION_REASON,
         )
 
     def _find(credential_id: str) -> CredentialDetail:
@@ -302,9 +328,28 @@ def make_blueprint(
             if detail.state == "revoked":
                 return _detail_page(detail, status=409, error=unchanged)
             return render_page("console/credential_revoke.html", c=detail)
+        reason = request.form.get("reason") or None
+        if reason is not None and (action != "suspend" or reason not in _REASON_CODES):
+            return _detail_page(
+                detail,
+                status=400,
+                error="Unknown suspension reason: choose one from the list.",
+            )
+        if reason is not None and not _takes_reason(detail):
+            return _detail_page(
+                detail,
+                status=409,
+                error="This credential was issued before suspension reasons: suspend it "
+                "without a reason.",
+            )
         try:
             change = status_service.set_status(
-                detail.record.id, purpose, value, now=g.console_now, actor=current_user().actor
+                detail.record.id,
+                purpose,
+                value,
+                now=g.console_now,
+                actor=current_user().actor,
+                reason=reason,
             )
         except (NotFoundError, StatusConflictError) as e:
             return _detail_page(detail, status=409, error=e.message)

@@ -3,6 +3,12 @@
 Each change of a bit publishes a new signed ``BitstringStatusListCredential`` version; every
 version is kept (``status at time T``). A list whose latest version is past half its
 validity is re-published on the next read, so a served list is always valid for a while.
+
+Revocation entries are one bit. Suspension entries allocated since migration 0015 are
+:data:`SUSPENSION_STATUS_SIZE` bits on their own lists (``suspensionreason-N``): the value is
+the reason code of the suspension (:data:`SUSPENSION_REASONS`), and the entry's
+``statusMessage`` names every value, so a verifier anywhere reads why. Credentials issued
+earlier keep their 1-bit suspension entries: they can still be suspended, without a reason.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlalchemy import Connection
 
 from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.signing import sign_credential
-from credentials.strict_json import JSONObject
+from credentials.strict_json import JSONObject, JSONValue
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
 from node.services.transparency import record_signed
@@ -32,12 +38,20 @@ from registry.status_list import (
 )
 
 __all__ = [
+    "DEFAULT_SUSPENSION_REASON",
     "LIST_ID",
+    "SUSPENSION_REASONS",
+    "SUSPENSION_STATUS_SIZE",
     "NotFoundError",
     "StatusChange",
     "StatusConflictError",
+    "StatusReasonUnsupportedError",
     "StatusService",
+    "SuspensionReason",
     "list_issuer_kid",
+    "reason_of",
+    "status_message",
+    "suspension_status_message",
 ]
 
 PURPOSES = ("revocation", "suspension")
@@ -45,6 +59,55 @@ PURPOSES = ("revocation", "suspension")
 # "revocation-key-2-1" (issued by the did:key form of its key "key-2"); nothing else is ours.
 LIST_ID = OWN_LIST_ID
 _KEY_LIST = re.compile(r"[a-z]+-(key-[0-9]{1,9})-[0-9]{1,9}\Z", re.ASCII)
+
+
+@dataclass(frozen=True)
+class SuspensionReason:
+    """One reason a suspension may carry: its API code, status value, message and label.
+
+    ``message`` is its ``statusMessage`` (what verifiers read); ``label`` names the reason in
+    the console's select.
+    """
+
+    code: str
+    value: int
+    message: str
+    label: str
+
+
+#: Bits per suspension entry: 0 (not suspended) and three reasons.
+SUSPENSION_STATUS_SIZE = 2
+#: The reasons a suspension can carry (value 0 is "not suspended"). The three grounds on
+#: which a customs administration suspends an AEO authorisation: suspected offences under
+#: investigation, the holder's own request, and a finding that the criteria are not met.
+SUSPENSION_REASONS = (
+    SuspensionReason("investigation", 0x1, "suspended: under investigation", "Under investigation"),
+    SuspensionReason(
+        "holder-request", 0x2, "suspended at the holder's request", "At the holder's request"
+    ),
+    SuspensionReason(
+        "compliance-finding",
+        0x3,
+        "suspended: compliance finding (AEO criteria not met)",
+        "Compliance finding (AEO criteria not met)",
+    ),
+)
+#: The reason recorded when a suspension on a 2-bit list states none (devices, old clients).
+DEFAULT_SUSPENSION_REASON = "investigation"
+_NOT_SUSPENDED = "not suspended"
+_REASONS = {r.code: r for r in SUSPENSION_REASONS}
+_REASON_OF_VALUE = {r.value: r for r in SUSPENSION_REASONS}
+# The lists of 2-bit suspension entries: their own heads and ids ("suspensionreason-1"), so
+# that a 1-bit and a 2-bit list never share an id. Letters only: partners' LIST_ID matches.
+_STEMS = {"suspension": "suspensionreason"}
+_STATUS_SIZES = {"suspension": SUSPENSION_STATUS_SIZE}
+
+
+def suspension_status_message() -> list[JSONValue]:
+    """The ``statusMessage`` of a 2-bit suspension entry: every value, ``0x0`` first."""
+    messages: list[JSONValue] = [{"status": "0x0", "message": _NOT_SUSPENDED}]
+    messages.extend({"status": f"{r.value:#x}", "message": r.message} for r in SUSPENSION_REASONS)
+    return messages
 
 
 def list_issuer_kid(list_id: str) -> str | None:
@@ -65,6 +128,12 @@ class StatusConflictError(TrustlaneError):
     code = "STATUS_CONFLICT"
 
 
+class StatusReasonUnsupportedError(StatusConflictError):
+    """A reason was given for a credential whose suspension entry is one bit (older)."""
+
+    code = "STATUS_REASON_UNSUPPORTED"
+
+
 @dataclass(frozen=True)
 class StatusChange:
     """The outcome of a status change."""
@@ -75,6 +144,9 @@ class StatusChange:
     changed: bool
     status_list_credential: str
     version: int
+    status_value: int = 0
+    reason: str | None = None
+    status_message: str | None = None
 
 
 class StatusService:
@@ -145,6 +217,8 @@ class StatusService:
                 size=self._size,
                 now=now,
                 kid=kid,
+                status_size=_STATUS_SIZES.get(purpose, 1),
+                stem=_STEMS.get(purpose),
             )
             if needs_first_version:
                 # A new list is published at once, so that "status at time T" has a version
@@ -176,6 +250,8 @@ class StatusService:
                 size=self._size,
                 now=now,
                 kid=kid,
+                status_size=_STATUS_SIZES.get(purpose, 1),
+                stem=_STEMS.get(purpose),
             )
             for list_id in first_versions:
                 self._publish_locked(conn, list_id, now)
@@ -185,13 +261,18 @@ class StatusService:
 
     def _entry(self, purpose: str, list_id: str, idx: int) -> JSONObject:
         url = self.list_url(list_id)
-        return {
+        entry: JSONObject = {
             "id": f"{url}#{idx}",
             "type": "BitstringStatusListEntry",
             "statusPurpose": purpose,
             "statusListIndex": str(idx),
             "statusListCredential": url,
         }
+        size = _STATUS_SIZES.get(purpose, 1)
+        if size > 1:
+            entry["statusSize"] = size
+            entry["statusMessage"] = suspension_status_message()
+        return entry
 
     # -- publication -------------------------------------------------------------------
 
@@ -203,9 +284,11 @@ class StatusService:
         if found is None:
             raise NotFoundError(f"no status list {list_id!r}")
         purpose, size, _ = found
-        bits = BitstringStatusList(size)
-        for idx in status_repo.set_bits(conn, list_id):
-            bits.set(idx, True)
+        width = status_repo.get_status_size(conn, list_id)
+        # Spec §2.1: a list of statusSize-bit entries is that many bits per entry.
+        bits = BitstringStatusList(size * width)
+        for idx, value in status_repo.set_values(conn, list_id):
+            bits.set_value(idx, width, value if width > 1 else 1)
         kid = list_issuer_kid(list_id)
         if kid is None:
             signer = self._identity.current()
@@ -287,19 +370,52 @@ class StatusService:
             return status_repo.entries_for_credential(conn, credential_id)
 
     def set_status(
-        self, credential_id: str, purpose: str, status: bool, *, now: datetime, actor: str
+        self,
+        credential_id: str,
+        purpose: str,
+        status: bool,
+        *,
+        now: datetime,
+        actor: str,
+        reason: str | None = None,
     ) -> StatusChange:
-        """Set the ``purpose`` bit of a credential and publish the list.
+        """Set the ``purpose`` status of a credential and publish the list.
+
+        Args:
+            credential_id: The credential (issued here).
+            purpose: ``revocation`` or ``suspension``.
+            status: True to revoke or suspend, False to lift a suspension (value 0).
+            now: The time of the change.
+            actor: Who asks (for the audit log).
+            reason: For a suspension, one of the :data:`SUSPENSION_REASONS` codes; None
+                records :data:`DEFAULT_SUSPENSION_REASON` on a 2-bit entry (or keeps the
+                reason of one already suspended) and sets the bit of a 1-bit one.
+                Suspending again with another reason changes the reason.
 
         Raises:
-            MalformedInputError: Unknown purpose.
+            MalformedInputError: Unknown purpose or reason (``INVALID_STATUS_REASON``), or a
+                reason given when not suspending.
             NotFoundError: The credential has no entry for ``purpose``.
             StatusConflictError: Lifting a revocation.
+            StatusReasonUnsupportedError: A reason for a credential whose suspension entry is
+                one bit (issued before reason codes).
         """
         if purpose not in PURPOSES:
             raise MalformedInputError(
                 f"statusPurpose must be one of {list(PURPOSES)}", code="INVALID_STATUS_PURPOSE"
             )
+        if reason is not None:
+            if reason not in _REASONS:
+                raise MalformedInputError(
+                    f"unknown suspension reason {reason!r}: use one of {list(_REASONS)}",
+                    code="INVALID_STATUS_REASON",
+                )
+            if purpose != "suspension" or not status:
+                raise MalformedInputError(
+                    "a reason is given only when suspending (statusPurpose suspension, "
+                    "status true); lifting sets the status to 0",
+                    code="INVALID_STATUS_REASON",
+                )
         with self._db.write() as conn:
             found = [
                 e
@@ -313,7 +429,13 @@ class StatusService:
             entry = found[0]
             if purpose == "revocation" and entry.value and not status:
                 raise StatusConflictError("a revocation cannot be lifted")
-            changed = status_repo.set_entry_value(conn, entry.list_id, entry.idx, status, now)
+            if reason is not None and entry.status_size == 1:
+                raise StatusReasonUnsupportedError(
+                    f"credential {credential_id!r} predates suspension reason codes: its "
+                    "suspension entry is one bit, so it can be suspended only without a reason"
+                )
+            value, chosen = _target_value(entry, status, reason)
+            changed = status_repo.set_entry_status(conn, entry.list_id, entry.idx, value, now)
             if changed:
                 record = self._publish_locked(conn, entry.list_id, now)
                 record_event(
@@ -327,14 +449,55 @@ class StatusService:
                         "list": entry.list_id,
                         "index": entry.idx,
                         "version": record.version,
+                        **({"reason": chosen.code} if chosen is not None else {}),
                     },
                 )
                 version = record.version
             else:
                 version = status_repo.lock_list(conn, entry.list_id)
         change = StatusChange(
-            credential_id, purpose, status, changed, self.list_url(entry.list_id), version
+            credential_id,
+            purpose,
+            status,
+            changed,
+            self.list_url(entry.list_id),
+            version,
+            status_value=value,
+            reason=None if chosen is None else chosen.code,
+            status_message=status_message(entry.status_size, value),
         )
         if changed and self._on_change is not None:
             self._on_change(change)
         return change
+
+
+def _target_value(
+    entry: StatusEntryRecord, status: bool, reason: str | None
+) -> tuple[int, SuspensionReason | None]:
+    """The entry value a change sets, and the reason it records (None: no reason)."""
+    if not status:
+        return 0, None
+    if entry.status_size == 1:
+        return 1, None
+    if reason is None and entry.status_value != 0:
+        # Suspending a suspended credential without a reason keeps the reason it has.
+        kept = _REASON_OF_VALUE.get(entry.status_value)
+        if kept is not None:
+            return kept.value, kept
+    chosen = _REASONS[reason or DEFAULT_SUSPENSION_REASON]
+    return chosen.value, chosen
+
+
+def status_message(status_size: int, value: int) -> str | None:
+    """The message of a suspension entry's value on a 2-bit list (None on a 1-bit list)."""
+    if status_size == 1:
+        return None
+    if value == 0:
+        return _NOT_SUSPENDED
+    found = _REASON_OF_VALUE.get(value)
+    return None if found is None else found.message
+
+
+def reason_of(status_size: int, value: int) -> SuspensionReason | None:
+    """The suspension reason a stored value stands for (None when 0 or on a 1-bit list)."""
+    return None if status_size == 1 else _REASON_OF_VALUE.get(value)

@@ -49,7 +49,11 @@ class CredentialRecord:
 
 @dataclass(frozen=True)
 class StatusEntryRecord:
-    """An allocated status list index and its current value."""
+    """An allocated status list index and its current value.
+
+    ``value`` is True when the status is not 0; ``status_value`` is the whole value (the
+    reason code of a suspension on a list of ``status_size`` 2).
+    """
 
     list_id: str
     purpose: str
@@ -57,6 +61,8 @@ class StatusEntryRecord:
     credential_id: str
     value: bool
     updated_at: datetime
+    status_value: int = 0
+    status_size: int = 1
 
 
 @dataclass(frozen=True)

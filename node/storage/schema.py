@@ -125,7 +125,10 @@ status_lists = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("purpose", String(32), nullable=False),
+    # Entries in the list; each is ``status_size`` bits, so the bitstring has size x that.
     Column("size", Integer, nullable=False),
+    # Bits per entry (``statusSize``, migration 0015): 1, or 2 for suspensions with a reason.
+    Column("status_size", Integer, nullable=False, server_default="1"),
     Column("created_at", UTCDateTime(), nullable=False),
     # Bumped under a row lock by each publication: serialises publishers across workers.
     Column("latest_version", Integer, nullable=False, default=0),
@@ -151,7 +154,11 @@ status_entries = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),
     # No foreign key: indexes are allocated before the credential (which embeds them) exists.
     Column("credential_id", String(200), nullable=False),
+    # True when the status is not 0 (revoked, or suspended for whatever reason).
     Column("value", Boolean, nullable=False, default=False),
+    # The entry's full status value (migration 0015): 0 or 1 on a 1-bit list, the reason
+    # code of a suspension on a multi-bit one. ``value`` is always ``status_value != 0``.
+    Column("status_value", Integer, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_status_entries_credential", "credential_id"),
 )
@@ -278,7 +285,9 @@ sync_health = Table(
     "sync_health",
     metadata,
     Column("peer_did", String(400), primary_key=True),
-    Column("resource", String(64), primary_key=True),
+    # "status_list:" + a peer list URL (up to 600, as peer_status_lists.url): migration 0015
+    # widened it from 64, which a peer base URL longer than about 40 characters overflowed.
+    Column("resource", String(620), primary_key=True),
     Column("last_success", UTCDateTime()),
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime()),

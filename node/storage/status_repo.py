@@ -15,10 +15,17 @@ for the lock therefore finds the list that a concurrent writer opened and shares
 Concurrent writers, in any number of processes or replicas, share one open list per purpose,
 and a list is never left with a handful of entries that would narrow down who holds them.
 SQLite serialises writers anyway (``BEGIN IMMEDIATE``).
+
+A list's entries are ``status_size`` bits each (migration 0015). Lists of another entry size
+have their own heads and ids (a ``stem`` other than the purpose, e.g. ``suspensionreason-1``
+for 2-bit suspensions), so a 1-bit and a 2-bit list never share an id, and the same head
+rules apply to them. Each entry keeps its whole value (``status_value``) and whether it is
+not 0 (``value``).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -41,6 +48,7 @@ __all__ = [
     "allocate_indexes",
     "entries_for_credential",
     "get_list",
+    "get_status_size",
     "head_key",
     "insert_version",
     "latest_version",
@@ -49,12 +57,22 @@ __all__ = [
     "list_ids",
     "lock_list",
     "set_bits",
+    "set_entry_status",
     "set_entry_value",
+    "set_values",
     "version_at",
 ]
 
 _MAX_ATTEMPTS = 64
 _IN_LIMIT = 500  # values per IN (...) list
+_STEM = re.compile(r"[a-z]{1,24}\Z", re.ASCII)
+
+
+def _stem_of(purpose: str, stem: str | None) -> str:
+    chosen = purpose if stem is None else stem
+    if not _STEM.match(chosen):
+        raise ValueError(f"a status list id stem is 1 to 24 letters a-z, not {chosen!r}")
+    return chosen
 
 
 def _used(conn: Connection, list_id: str) -> int:
@@ -129,9 +147,17 @@ def _lock_head(conn: Connection, purpose: str, prefix: str) -> tuple[str | None,
 
 
 def _current_list(
-    conn: Connection, purpose: str, size: int, now: datetime, kid: str | None = None
+    conn: Connection,
+    purpose: str,
+    size: int,
+    now: datetime,
+    kid: str | None = None,
+    *,
+    status_size: int = 1,
+    stem: str | None = None,
 ) -> tuple[str, int]:
-    head, prefix = head_key(purpose, kid), list_id_prefix(purpose, kid)
+    base = _stem_of(purpose, stem)
+    head, prefix = head_key(base, kid), list_id_prefix(base, kid)
     seen = _open_list_of(conn, head)
     if seen is not None and _used(conn, seen[0]) < seen[1] // 2:
         return seen
@@ -150,7 +176,12 @@ def _current_list(
             with conn.begin_nested():
                 conn.execute(
                     status_lists.insert().values(
-                        id=list_id, purpose=purpose, size=size, created_at=now, latest_version=0
+                        id=list_id,
+                        purpose=purpose,
+                        size=size,
+                        status_size=status_size,
+                        created_at=now,
+                        latest_version=0,
                     )
                 )
             break
@@ -177,6 +208,8 @@ def allocate_index(
     now: datetime,
     randbelow: Callable[[int], int] = secrets.randbelow,
     kid: str | None = None,
+    status_size: int = 1,
+    stem: str | None = None,
 ) -> tuple[str, int, bool]:
     """Allocate a fresh random index for ``credential_id`` in a list of ``purpose``.
 
@@ -184,6 +217,9 @@ def allocate_index(
     list is full, exactly one new list is opened (see the module docstring). Opening a list
     holds the purpose's head row lock until the transaction ends, so a transaction that
     allocates for several purposes must go through them in sorted order (no lock cycles).
+
+    ``status_size`` is the entry size in bits of the lists opened for it, and ``stem`` the
+    start of their ids and of their head's key (default: the purpose); one stem, one size.
 
     Returns:
         ``(list_id, index, needs_first_version)``; when the last is True the list has never
@@ -194,7 +230,9 @@ def allocate_index(
         RuntimeError: No free index was found after many attempts (cannot happen while
             lists are rotated at half capacity, unless ``randbelow`` is broken).
     """
-    list_id, list_size = _current_list(conn, purpose, size, now, kid)
+    list_id, list_size = _current_list(
+        conn, purpose, size, now, kid, status_size=status_size, stem=stem
+    )
     needs_first_version = False
     if _peek_version(conn, list_id) == 0:
         # Lock before inserting: on PostgreSQL the insert takes a key-share lock on the list
@@ -229,6 +267,8 @@ def allocate_indexes(
     now: datetime,
     randbelow: Callable[[int], int] = secrets.randbelow,
     kid: str | None = None,
+    status_size: int = 1,
+    stem: str | None = None,
 ) -> tuple[list[tuple[str, int]], list[str]]:
     """Allocate a fresh random index for each of ``credential_ids`` (bulk issuance).
 
@@ -249,7 +289,9 @@ def allocate_indexes(
     first_versions: list[str] = []
     pending = list(credential_ids)
     while pending:
-        list_id, list_size = _current_list(conn, purpose, size, now, kid)
+        list_id, list_size = _current_list(
+            conn, purpose, size, now, kid, status_size=status_size, stem=stem
+        )
         if _peek_version(conn, list_id) == 0 and lock_list(conn, list_id) == 0:
             # Locked before inserting, as in allocate_index (no key-share lock upgrade).
             if list_id not in first_versions:
@@ -322,7 +364,7 @@ def _peek_version(conn: Connection, list_id: str) -> int:
 def entries_for_credential(conn: Connection, credential_id: str) -> list[StatusEntryRecord]:
     """The status entries of one credential."""
     rows = conn.execute(
-        select(status_entries, status_lists.c.purpose)
+        select(status_entries, status_lists.c.purpose, status_lists.c.status_size)
         .join(status_lists, status_lists.c.id == status_entries.c.list_id)
         .where(status_entries.c.credential_id == credential_id)
         .order_by(status_lists.c.purpose)
@@ -335,23 +377,39 @@ def entries_for_credential(conn: Connection, credential_id: str) -> list[StatusE
             credential_id=r.credential_id,
             value=bool(r.value),
             updated_at=r.updated_at,
+            status_value=_whole_value(bool(r.value), r.status_value),
+            status_size=r.status_size,
         )
         for r in rows
     ]
 
 
-def set_entry_value(conn: Connection, list_id: str, idx: int, value: bool, now: datetime) -> bool:
-    """Set one bit; True when the stored value changed."""
+def _whole_value(value: bool, status_value: int) -> int:
+    # A bit set by a node older than migration 0015 (rolling upgrade) left status_value 0:
+    # the entry is still not 0.
+    return status_value if status_value or not value else 1
+
+
+def set_entry_status(
+    conn: Connection, list_id: str, idx: int, status_value: int, now: datetime
+) -> bool:
+    """Set one entry's whole status value; True when the stored value changed."""
+    value = status_value != 0
     result = conn.execute(
         update(status_entries)
         .where(
             status_entries.c.list_id == list_id,
             status_entries.c.idx == idx,
-            status_entries.c.value.is_not(value),
+            (status_entries.c.status_value != status_value) | status_entries.c.value.is_not(value),
         )
-        .values(value=value, updated_at=now)
+        .values(value=value, status_value=status_value, updated_at=now)
     )
     return result.rowcount == 1
+
+
+def set_entry_value(conn: Connection, list_id: str, idx: int, value: bool, now: datetime) -> bool:
+    """Set one bit (status value 1 or 0); True when the stored value changed."""
+    return set_entry_status(conn, list_id, idx, int(value), now)
 
 
 def set_bits(conn: Connection, list_id: str) -> list[int]:
@@ -362,6 +420,24 @@ def set_bits(conn: Connection, list_id: str) -> list[int]:
         )
     )
     return [r.idx for r in rows]
+
+
+def set_values(conn: Connection, list_id: str) -> list[tuple[int, int]]:
+    """``(index, status value)`` of every entry of ``list_id`` whose status is not 0."""
+    rows = conn.execute(
+        select(status_entries.c.idx, status_entries.c.status_value).where(
+            status_entries.c.list_id == list_id, status_entries.c.value.is_(True)
+        )
+    )
+    return [(r.idx, _whole_value(True, r.status_value)) for r in rows]
+
+
+def get_status_size(conn: Connection, list_id: str) -> int:
+    """The entry size in bits of a list (1 for a list that does not exist)."""
+    found = conn.execute(
+        select(status_lists.c.status_size).where(status_lists.c.id == list_id)
+    ).scalar_one_or_none()
+    return 1 if found is None else int(found)
 
 
 def get_list(conn: Connection, list_id: str) -> tuple[str, int, int] | None:
