@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nacl.pwhash
 
@@ -141,8 +142,19 @@ def _client(args: tuple[int, str, str, bytes | None, str | None, int, float]) ->
     return done
 
 
-def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 2) -> list[str]:
-    """Run the HTTP benchmark; return report lines (markdown)."""
+def run(
+    rounds: int = 5,
+    seconds: float = 2.0,
+    workers: int = 2,
+    clients: int = 2,
+    *,
+    json_figures: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Run the HTTP benchmark; return report lines (markdown).
+
+    ``json_figures``, when given, gets one entry per figure with the req/s of every round and the
+    per-round ratio to the trivial endpoint (the JSON report of ``bench/run.py``).
+    """
     with tempfile.TemporaryDirectory(prefix="trustlane-bench-") as tmp:
         port = _free_port()
         services, token, settings = init_bench_node(Path(tmp), port)
@@ -194,6 +206,20 @@ def run(rounds: int = 5, seconds: float = 2.0, workers: int = 2, clients: int = 
         lines.append(
             f"| {name} | {statistics.median(values):,.0f} | {statistics.median(ratios):.2f} |"
         )
+        if json_figures is not None:
+            json_figures.append(
+                {
+                    "section": "node over HTTP, new connection per request",
+                    "name": name,
+                    "unit": "req/s",
+                    "per_round": [round(v, 3) for v in values],
+                    "median": round(statistics.median(values), 3),
+                    "best": round(max(values), 3),
+                    "ratio_to": "trivial endpoint (GET /health/live)",
+                    "ratio_per_round": [round(r, 4) for r in ratios],
+                    "ratio_median": round(statistics.median(ratios), 4),
+                }
+            )
     lines += ["", "Goal (issue 3): verify >= 0.8 x trivial.", ""]
     return lines
 

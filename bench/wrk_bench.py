@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.http_bench import _free_port, init_bench_node, issue_one, serving
 
@@ -305,9 +306,18 @@ def soak(
 
 
 def run(
-    *, rounds: int = 5, seconds: float = 5.0, soak_seconds: float = 180.0, quick: bool = False
+    *,
+    rounds: int = 5,
+    seconds: float = 5.0,
+    soak_seconds: float = 180.0,
+    quick: bool = False,
+    json_figures: list[dict[str, Any]] | None = None,
 ) -> list[str]:
-    """Measure and return the markdown section (``quick``: RSS after 10,000 verifies only)."""
+    """Measure and return the markdown section (``quick``: RSS after 10,000 verifies only).
+
+    ``json_figures``, when given, gets the raw figures (req/s per round, latency, server CPU per
+    request, ratio to live per round; RSS; the soak) for the JSON report of ``bench/run.py``.
+    """
     exe = ensure_wrk()
     header = ["## Node over HTTP with keep-alive (`wrk`, gunicorn + buffering worker, SQLite)", ""]
     if exe is None:
@@ -395,9 +405,10 @@ def run(
         "server CPU per request | ratio to live (median of per-round ratios) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
+    section = "node over HTTP with keep-alive (wrk)"
     for name, runs in (
         ("`GET /health/live`", live),
-        ("`POST /credentials/verify` (same credential: signature cached)", verify),
+        ("`POST /credentials/verify` (same body: prepared form and signature cached)", verify),
     ):
         rates = [r.rate for r in runs]
         ratio = 1.0 if runs is live else statistics.median(ratios)
@@ -406,6 +417,27 @@ def run(
             f"{statistics.median(r.latency_ms for r in runs):.1f} ms | "
             f"{statistics.median(r.server_cpu_us for r in runs):,.0f} us | {ratio:.2f} |"
         )
+        if json_figures is not None:
+            per_round = [v.rate / g.rate for v, g in zip(runs, live, strict=True)]
+            json_figures.append(
+                {
+                    "section": section,
+                    "name": name,
+                    "unit": "req/s",
+                    "per_round": [round(x, 3) for x in rates],
+                    "median": round(statistics.median(rates), 3),
+                    "best": round(max(rates), 3),
+                    "mean_latency_ms_per_round": [round(r.latency_ms, 3) for r in runs],
+                    "server_cpu_us_per_request_per_round": [
+                        round(r.server_cpu_us, 1) for r in runs
+                    ],
+                    "errors": sum(r.errors for r in runs),
+                    "ratio_to": "`GET /health/live`",
+                    "ratio_per_round": [round(x, 4) for x in per_round],
+                    "ratio_median": round(statistics.median(per_round), 4),
+                    **({"goal": ">= 0.8 x live (issue 8)"} if runs is verify else {}),
+                }
+            )
     lines += [
         "",
         f"Goal (issue 8): verify >= 0.8 x live; measured {statistics.median(ratios):.2f}. "
@@ -448,6 +480,37 @@ def run(
         f"{'the same worker processes throughout' if alive else 'a worker was replaced'}.",
         "",
     ]
+    if json_figures is not None:
+        json_figures += [
+            {
+                "section": section,
+                "name": "worker RSS",
+                "unit": "MiB per worker",
+                "idle": [round(x, 1) for x in rss_idle],
+                f"after {counted} verifies": [round(x, 1) for x in rss_10k],
+                **(
+                    {f"after {verifies} verifies": [round(x, 1) for x in rss_20k]}
+                    if not quick
+                    else {}
+                ),
+                "goal": "<= 100 MiB, flat",
+            },
+            {
+                "section": section,
+                "name": "soak, POST /credentials/verify",
+                "unit": "req/s",
+                "target": round(target, 1),
+                "seconds": round(soaked.seconds, 1),
+                "requests": soaked.requests,
+                "achieved": round(soaked.rate, 3),
+                "segments": [round(x, 1) for x in segment_rates],
+                "mean_latency_ms": round(soaked.latency_ms, 3),
+                "errors": soaked.errors,
+                "rss_start_mib": [round(x, 1) for x in rss_soak_start],
+                "rss_end_mib": [round(x, 1) for x in rss_soak_end],
+                "same_workers": alive,
+            },
+        ]
     return lines
 
 

@@ -61,12 +61,16 @@ __all__ = [
     "PROOF_TYPE",
     "VERIFIABLE_SUITES",
     "DIDKeyResolver",
+    "PreparedProof",
+    "PreparedProofs",
     "ProofOptions",
     "ProofOutcome",
     "ResolvedVerificationMethod",
     "VerificationMethodResolver",
     "add_proof",
+    "check_prepared_proofs",
     "get_proof_outcomes",
+    "prepare_proofs",
     "proofs_of",
 ]
 
@@ -367,43 +371,289 @@ class _Expectations(NamedTuple):
     signature_cache: SignatureCache | None = None
 
 
-def _check_options(proof: JSONObject, expect: _Expectations) -> datetime | None:
-    """Check the proof's options; return ``created`` (or None when absent)."""
-    # vc-di-eddsa §3.3.2 step 5 / §3.3.3 Transformation: type and cryptosuite must match.
-    # Verification accepts eddsa-rdfc-2022 too (credentials.eddsa_rdfc); signing never uses it.
-    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") not in VERIFIABLE_SUITES:
-        raise UnsupportedCryptosuiteError(
-            f"unsupported proof type/cryptosuite {proof.get('type')!r}/"
-            f"{proof.get('cryptosuite')!r}; only {PROOF_TYPE} with "
-            f"{' or '.join(VERIFIABLE_SUITES)} is accepted"
+# Where the static phase of a proof stopped. The numbers follow the order in which the checks
+# always ran, static and dynamic interleaved, so that the dynamic phase can report exactly the
+# error the one-pass verifier reported: it runs its own checks up to the stage where the
+# static phase failed and then reports the static error.
+_TYPE, _PURPOSE, _CREATED, _EXPIRES, _BODY, _HASH, _DONE = range(7)
+
+
+class PreparedProof(NamedTuple):
+    """One proof after the steps that depend only on the document's bytes.
+
+    Immutable (a named tuple: cheap to build on the uncached path), and shared between
+    verifications when cached (:class:`credentials.prepared.PreparedCache`); only
+    :func:`check_prepared_proofs` reads it.
+
+    Attributes:
+        number: Position in the proof set.
+        proof: The proof object as found (read only: it may be shared).
+        failed_at: The stage at which a static step failed, or past the last stage.
+        error: That step's error (its traceback dropped), or None.
+        purpose: The stated ``proofPurpose``.
+        created: The parsed ``created``, if stated.
+        expires: The parsed ``expires``, if stated.
+        challenge: The stated ``challenge`` member, as found.
+        domains: The stated ``domain`` member(s), as found.
+        vm_id: The stated ``verificationMethod``.
+        signature: The decoded 64-byte signature.
+        hashed: The exact bytes the signature signs (the proof input hash).
+
+    """
+
+    number: int
+    proof: JSONObject
+    failed_at: int
+    error: TrustlaneError | None = None
+    purpose: str = ""
+    created: datetime | None = None
+    expires: datetime | None = None
+    challenge: JSONValue = None
+    domains: tuple[JSONValue, ...] = ()
+    vm_id: str = ""
+    signature: bytes = b""
+    hashed: bytes = b""
+
+
+class PreparedProofs(NamedTuple):
+    """A document's proofs after the static phase (:func:`prepare_proofs`).
+
+    Attributes:
+        fixed: The outcome when the proof member itself is missing or malformed (then no
+            proof is checked), else None.
+        proofs: One prepared proof per proof, in document order.
+
+    """
+
+    fixed: ProofOutcome | None
+    proofs: tuple[PreparedProof, ...] = ()
+
+
+def _detached(error: TrustlaneError) -> TrustlaneError:
+    # A kept error must not keep the frames of the verification that raised it alive.
+    error.__traceback__ = None
+    for linked in (error.__cause__, error.__context__):
+        if linked is not None:
+            linked.__traceback__ = None
+    return error
+
+
+def _prepare_one(
+    index: int, proof: JSONObject, document: JSONObject, all_proofs: Sequence[JSONObject]
+) -> PreparedProof:
+    """Run the static steps of vc-di-eddsa §3.3.2 Verify Proof for one proof."""
+    stage = _TYPE
+    purpose, vm_id, signature, hashed = "", "", b"", b""
+    created: datetime | None = None
+    expires: datetime | None = None
+    challenge: JSONValue = None
+    domains: tuple[JSONValue, ...] = ()
+    try:
+        # vc-di-eddsa §3.3.2 step 5 / §3.3.3 Transformation: type and cryptosuite must match.
+        # Verification accepts eddsa-rdfc-2022 too (credentials.eddsa_rdfc); signing never
+        # uses it.
+        if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") not in VERIFIABLE_SUITES:
+            raise UnsupportedCryptosuiteError(
+                f"unsupported proof type/cryptosuite {proof.get('type')!r}/"
+                f"{proof.get('cryptosuite')!r}; only {PROOF_TYPE} with "
+                f"{' or '.join(VERIFIABLE_SUITES)} is accepted"
+            )
+        stage = _PURPOSE
+        purpose = _str_member(proof, "proofPurpose")
+        stage = _CREATED
+        if "created" in proof:
+            created = _parse_proof_time(proof["created"], "created")
+        stage = _EXPIRES
+        if "expires" in proof:
+            expires = _parse_proof_time(proof["expires"], "expires")
+        challenge = proof.get("challenge")
+        got_domain = proof.get("domain")
+        domains = tuple(got_domain) if isinstance(got_domain, list) else (got_domain,)
+        stage = _BODY
+        signature = _decode_proof_value(proof)
+        vm_id = _str_member(proof, "verificationMethod")
+        matching = _matching_proofs(_previous_ids(proof), all_proofs)
+        unsecured = _input_document(document, matching)
+        # Step 4: when the proof carries @context, the document's @context must start with
+        # it (4.1) and the document is then hashed with the proof's @context (4.2).
+        if "@context" in proof:
+            proof_context = proof["@context"]
+            doc_context = document.get("@context")
+            prefix = proof_context if isinstance(proof_context, list) else [proof_context]
+            have = doc_context if isinstance(doc_context, list) else [doc_context]
+            if len(have) < len(prefix) or have[: len(prefix)] != prefix:
+                raise InvalidProofError(
+                    "document @context does not start with the proof's @context",
+                    code="PROOF_CONTEXT_MISMATCH",
+                )
+            unsecured["@context"] = proof_context
+        stage = _HASH
+        options = {k: v for k, v in proof.items() if k != "proofValue"}
+        if proof.get("cryptosuite") == RDFC_CRYPTOSUITE:
+            # vc-di-eddsa §3.4.2/§3.4.5: the rdfc proof configuration carries the document's
+            # @context, so that its terms expand the same way.
+            if "@context" in unsecured:
+                options["@context"] = unsecured["@context"]
+            hashed = rdfc_hash_data(unsecured, options)
+        else:
+            hashed = _hash_data(unsecured, options)
+        stage = _DONE
+        error: TrustlaneError | None = None
+    except (VerificationError, MalformedInputError) as e:
+        error = _detached(e)
+    return PreparedProof(
+        index,
+        proof,
+        stage,
+        error,
+        purpose,
+        created,
+        expires,
+        challenge,
+        domains,
+        vm_id,
+        signature,
+        hashed,
+    )
+
+
+def prepare_proofs(document: JSONObject) -> PreparedProofs:
+    """The static phase of :func:`get_proof_outcomes`: everything the bytes decide.
+
+    Per proof: type and cryptosuite, the stated purpose, ``created`` and ``expires`` parsed,
+    the proofValue decoded, ``previousProof`` ids matched within the set, the ``@context``
+    prefix, and the exact bytes the signature signs (JCS and SHA-256, or RDFC-1.0). Nothing
+    here depends on the time, the verifier's expectations or on which keys are trusted;
+    :func:`check_prepared_proofs` does all of that, every time.
+
+    Args:
+        document: The secured document (not modified; the result refers to its proofs).
+
+    Returns:
+        The prepared proofs; a failure of a static step is kept in the proof's entry.
+
+    """
+    try:
+        proofs = proofs_of(document)
+    except MalformedInputError as e:
+        return PreparedProofs(ProofOutcome(0, {}, False, error=_detached(e)))
+    if not proofs:
+        return PreparedProofs(
+            ProofOutcome(0, {}, False, error=InvalidProofError("document has no proof"))
         )
-    purpose = _str_member(proof, "proofPurpose")
-    if expect.purpose is not None and purpose != expect.purpose:
+    if len(proofs) > 1:
+        ids = [repr(p["id"]) for p in proofs if "id" in p]
+        if len(ids) != len(set(ids)):
+            error = InvalidProofError("proof ids in the proof set are not unique")
+            return PreparedProofs(
+                None, tuple(PreparedProof(i, p, _TYPE, error) for i, p in enumerate(proofs))
+            )
+    return PreparedProofs(
+        None, tuple(_prepare_one(i, p, document, proofs) for i, p in enumerate(proofs))
+    )
+
+
+def _check_one(p: PreparedProof, expect: _Expectations) -> ResolvedVerificationMethod | None:
+    """The dynamic steps for one proof: raise on failure; None when a static step failed.
+
+    The order is the one of vc-di-eddsa §3.3.2 with the options first: (2) purpose, created,
+    expires, challenge, domain; (6) key resolution and purpose authorisation; (7) Ed25519.
+    """
+    stage = p.failed_at
+    if stage <= _PURPOSE:
+        return None
+    if expect.purpose is not None and p.purpose != expect.purpose:
         raise InvalidProofError(
-            f"proof purpose is {purpose!r}, expected {expect.purpose!r}",
+            f"proof purpose is {p.purpose!r}, expected {expect.purpose!r}",
             code="INVALID_PROOF_PURPOSE",
         )
-    created = None
-    if "created" in proof:
-        created = _parse_proof_time(proof["created"], "created")
-        if expect.latest_created is not None and created > expect.latest_created:
+    if stage == _CREATED:
+        return None
+    created = p.created
+    if created is not None and expect.latest_created is not None:
+        if created > expect.latest_created:
             raise InvalidProofError("proof created is in the future", code="PROOF_NOT_YET_VALID")
-    if "expires" in proof:
-        expires = _parse_proof_time(proof["expires"], "expires")
-        if expect.now is not None and expect.now >= expires:
-            raise InvalidProofError("proof has expired", code="PROOF_EXPIRED")
+    if stage == _EXPIRES:
+        return None
+    if p.expires is not None and expect.now is not None and expect.now >= p.expires:
+        raise InvalidProofError("proof has expired", code="PROOF_EXPIRED")
     # vc-data-integrity §4.3 steps on challenge and domain, when the verifier expects them.
     if expect.challenge is not None:
-        got = proof.get("challenge")
+        got = p.challenge
         wanted = expect.challenge.encode()
         if not isinstance(got, str) or not hmac.compare_digest(got.encode(), wanted):
             raise InvalidProofError("proof challenge does not match", code="INVALID_CHALLENGE")
-    if expect.domain is not None:
-        got_domain = proof.get("domain")
-        domains = got_domain if isinstance(got_domain, list) else [got_domain]
-        if expect.domain not in domains:
-            raise InvalidProofError("proof domain does not match", code="INVALID_DOMAIN")
-    return created
+    if expect.domain is not None and expect.domain not in p.domains:
+        raise InvalidProofError("proof domain does not match", code="INVALID_DOMAIN")
+    if stage == _BODY:
+        return None
+    # Resolution runs every time: a key compromised, retired or no longer trusted since the
+    # last verification is refused here, before any cached signature result is consulted.
+    method = expect.resolver.resolve_verification_method(p.vm_id, at=created)
+    if p.purpose not in method.relationships:
+        raise InvalidProofError(
+            f"verification method {p.vm_id!r} is not authorised for {p.purpose}",
+            code="INVALID_PROOF_PURPOSE",
+        )
+    if stage == _HASH:
+        return None
+    try:
+        if expect.signature_cache is None:
+            method.public_key.verify(p.signature, p.hashed)
+        else:
+            # Keyed by (public key, signature, exact hashed bytes): a hit skips only the
+            # Ed25519 step; every step above ran for this proof just now.
+            expect.signature_cache.verify(method.public_key, p.signature, p.hashed)
+    except InvalidSignatureError as e:
+        raise InvalidProofError(f"signature does not verify: {e.message}") from e
+    return method
+
+
+def check_prepared_proofs(
+    prepared: PreparedProofs,
+    *,
+    resolver: VerificationMethodResolver,
+    expected_purpose: str | None = "assertionMethod",
+    now: datetime | None = None,
+    challenge: str | None = None,
+    domain: str | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    signature_cache: SignatureCache | None = None,
+) -> list[ProofOutcome]:
+    """The dynamic phase of :func:`get_proof_outcomes` (same arguments; never raises).
+
+    Reads ``prepared`` and never changes it, so one prepared document may be checked by many
+    threads at once.
+
+    Returns:
+        One outcome per proof, in document order.
+
+    """
+    if now is not None:
+        now = require_aware(now)
+    if prepared.fixed is not None:
+        return [prepared.fixed]
+    expect = _Expectations(
+        resolver=resolver,
+        purpose=expected_purpose,
+        now=now,
+        latest_created=None if now is None else shift(now, clock_skew),
+        challenge=challenge,
+        domain=domain,
+        signature_cache=signature_cache,
+    )
+    outcomes = []
+    for p in prepared.proofs:
+        try:
+            method = _check_one(p, expect)
+        except (VerificationError, MalformedInputError) as e:
+            outcomes.append(ProofOutcome(p.number, p.proof, False, error=e))
+        else:
+            if method is None:
+                outcomes.append(ProofOutcome(p.number, p.proof, False, error=p.error))
+            else:
+                outcomes.append(ProofOutcome(p.number, p.proof, True, method=method))
+    return outcomes
 
 
 def _parse_proof_time(value: JSONValue, name: str) -> datetime:
@@ -427,61 +677,6 @@ def _decode_proof_value(proof: JSONObject) -> bytes:
     return signature
 
 
-def _verify_one(
-    document: JSONObject,
-    proof: JSONObject,
-    all_proofs: Sequence[JSONObject],
-    expect: _Expectations,
-) -> ResolvedVerificationMethod:
-    """Verify one proof of a set (vc-di-eddsa §3.3.2 Verify Proof); raise on failure."""
-    created = _check_options(proof, expect)
-    signature = _decode_proof_value(proof)
-    vm_id = _str_member(proof, "verificationMethod")
-    matching = _matching_proofs(_previous_ids(proof), all_proofs)
-
-    unsecured = _input_document(document, matching)
-    # Step 4: when the proof carries @context, the document's @context must start with it
-    # (4.1) and the document is then hashed with the proof's @context (4.2).
-    if "@context" in proof:
-        proof_context = proof["@context"]
-        doc_context = document.get("@context")
-        prefix = proof_context if isinstance(proof_context, list) else [proof_context]
-        have = doc_context if isinstance(doc_context, list) else [doc_context]
-        if len(have) < len(prefix) or have[: len(prefix)] != prefix:
-            raise InvalidProofError(
-                "document @context does not start with the proof's @context",
-                code="PROOF_CONTEXT_MISMATCH",
-            )
-        unsecured["@context"] = proof_context
-
-    method = expect.resolver.resolve_verification_method(vm_id, at=created)
-    purpose = _str_member(proof, "proofPurpose")
-    if purpose not in method.relationships:
-        raise InvalidProofError(
-            f"verification method {vm_id!r} is not authorised for {purpose}",
-            code="INVALID_PROOF_PURPOSE",
-        )
-    options = {k: v for k, v in proof.items() if k != "proofValue"}
-    try:
-        if proof.get("cryptosuite") == RDFC_CRYPTOSUITE:
-            # vc-di-eddsa §3.4.2/§3.4.5: the rdfc proof configuration carries the document's
-            # @context, so that its terms expand the same way.
-            if "@context" in unsecured:
-                options["@context"] = unsecured["@context"]
-            hashed = rdfc_hash_data(unsecured, options)
-        else:
-            hashed = _hash_data(unsecured, options)
-        if expect.signature_cache is None:
-            method.public_key.verify(signature, hashed)
-        else:
-            # Keyed by (public key, signature, exact hashed bytes): a hit skips only the
-            # Ed25519 step; every step above ran for this proof just now.
-            expect.signature_cache.verify(method.public_key, signature, hashed)
-    except InvalidSignatureError as e:
-        raise InvalidProofError(f"signature does not verify: {e.message}") from e
-    return method
-
-
 def get_proof_outcomes(
     document: JSONObject,
     *,
@@ -499,7 +694,9 @@ def get_proof_outcomes(
     §3.3.2): (1) type and cryptosuite; (2) purpose, created, expires, challenge, domain;
     (3) base58btc proofValue of 64 bytes; (4) previousProof ids resolve within the set;
     (5) @context prefix; (6) key resolution and purpose authorisation; (7) JCS, SHA-256 and
-    Ed25519 verification (S < L enforced).
+    Ed25519 verification (S < L enforced). The steps that depend only on the document
+    (:func:`prepare_proofs`) and those that depend on time, expectations and trust
+    (:func:`check_prepared_proofs`) are two functions; this runs both.
 
     Args:
         document: The secured document.
@@ -518,35 +715,13 @@ def get_proof_outcomes(
         member is malformed, gives a single failed outcome.
 
     """
-    if now is not None:
-        now = require_aware(now)
-    expect = _Expectations(
+    return check_prepared_proofs(
+        prepare_proofs(document),
         resolver=resolver,
-        purpose=expected_purpose,
+        expected_purpose=expected_purpose,
         now=now,
-        latest_created=None if now is None else shift(now, clock_skew),
         challenge=challenge,
         domain=domain,
+        clock_skew=clock_skew,
         signature_cache=signature_cache,
     )
-    try:
-        proofs = proofs_of(document)
-    except MalformedInputError as e:
-        return [ProofOutcome(0, {}, False, error=e)]
-    if not proofs:
-        return [ProofOutcome(0, {}, False, error=InvalidProofError("document has no proof"))]
-    duplicate = False
-    if len(proofs) > 1:
-        ids = [repr(p["id"]) for p in proofs if "id" in p]
-        duplicate = len(ids) != len(set(ids))
-    outcomes = []
-    for index, proof in enumerate(proofs):
-        try:
-            if duplicate:
-                raise InvalidProofError("proof ids in the proof set are not unique")
-            method = _verify_one(document, proof, proofs, expect)
-        except (VerificationError, MalformedInputError) as e:
-            outcomes.append(ProofOutcome(index, proof, False, error=e))
-        else:
-            outcomes.append(ProofOutcome(index, proof, True, method=method))
-    return outcomes

@@ -21,12 +21,15 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from credentials.data_integrity import (
     DEFAULT_CLOCK_SKEW,
+    PreparedProofs,
     ProofOutcome,
     VerificationMethodResolver,
-    get_proof_outcomes,
+    check_prepared_proofs,
+    prepare_proofs,
 )
 from credentials.datetimes import require_aware, shift
 from credentials.errors import MalformedInputError, VerificationError
@@ -35,7 +38,16 @@ from credentials.result import Check, VerificationResult
 from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 
-__all__ = ["get_credential_verification_result", "proof_check", "verify_credential"]
+__all__ = [
+    "PreparedCredential",
+    "check_prepared_credential",
+    "get_credential_verification_result",
+    "prepare_credential",
+    "proof_check",
+    "verify_credential",
+]
+
+_CONFORMS = Check.passed("data_model", "conforms to VC Data Model 2.0")
 
 
 def proof_check(outcomes: list[ProofOutcome]) -> Check:
@@ -91,6 +103,101 @@ def _validity_check(credential: VerifiableCredential, now: datetime, skew: timed
     return Check.passed("validity", "within validFrom/validUntil at the reference time")
 
 
+class PreparedCredential(NamedTuple):
+    """A credential after the steps that depend only on its bytes (:func:`prepare_credential`).
+
+    Immutable (a named tuple) and safe to share between threads and verifications: the
+    checks that depend on time and trust are made from it by
+    :func:`check_prepared_credential`, every time.
+
+    Attributes:
+        data_model: The ``data_model`` check (passed, or failed with the rule broken).
+        document: The credential as parsed (read only: it may be shared).
+        credential: The parsed credential when the data model check passed, else None.
+        proofs: The statically prepared proofs (None when the data model check failed).
+
+    """
+
+    data_model: Check
+    document: JSONObject
+    credential: VerifiableCredential | None = None
+    proofs: PreparedProofs | None = None
+
+
+def prepare_credential(document: JSONObject) -> PreparedCredential:
+    """The static phase of :func:`get_credential_verification_result`.
+
+    Step 1 (VC 2.0 data model with the JSON-LD checks) and the static part of step 2 (per
+    proof: type and cryptosuite, proofValue, previousProof, @context prefix, the exact bytes
+    the signature signs; :func:`credentials.data_integrity.prepare_proofs`). A failure is
+    kept in the result: it is as much a function of the bytes as a success.
+
+    Args:
+        document: The credential, parsed with :func:`credentials.strict_json.loads`; it must
+            not be changed afterwards (the prepared form refers to it).
+
+    Returns:
+        The prepared credential.
+
+    """
+    try:
+        credential = VerifiableCredential.from_dict(document)
+    except MalformedInputError as e:
+        return PreparedCredential(Check.failed("data_model", e.code, e.message), document)
+    return PreparedCredential(_CONFORMS, document, credential, prepare_proofs(document))
+
+
+def check_prepared_credential(
+    prepared: PreparedCredential,
+    *,
+    resolver: VerificationMethodResolver,
+    now: datetime,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    signature_cache: SignatureCache | None = None,
+) -> VerificationResult:
+    """The dynamic phase of :func:`get_credential_verification_result` (never raises).
+
+    Step 2's checks against ``now`` and the resolver (purpose, created, expires, key
+    resolution and authorisation, the Ed25519 check), step 3 (issuer binding) and step 4
+    (validity at ``now``). Reads ``prepared`` and never changes it.
+
+    Args:
+        prepared: From :func:`prepare_credential`.
+        resolver: Where verification methods come from (asked every time).
+        now: The reference time (aware), fixed once per request.
+        clock_skew: Tolerance for ``validFrom`` and ``created`` in the future.
+        signature_cache: Ed25519 checks that passed before; only the signature check itself
+            is skipped on a hit (:mod:`credentials.signature_cache`).
+
+    Returns:
+        The same result :func:`get_credential_verification_result` gives for the document.
+
+    """
+    now = require_aware(now)
+    credential, proofs = prepared.credential, prepared.proofs
+    if credential is None or proofs is None:
+        return VerificationResult((prepared.data_model,))
+    # Step 2: Data Integrity proofs (credentials are asserted: assertionMethod).
+    outcomes = check_prepared_proofs(
+        proofs,
+        resolver=resolver,
+        expected_purpose="assertionMethod",
+        now=now,
+        clock_skew=clock_skew,
+        signature_cache=signature_cache,
+    )
+    return VerificationResult(
+        (
+            prepared.data_model,
+            proof_check(outcomes),
+            # Step 3: issuer binding.
+            _issuer_check(credential, outcomes),
+            # Step 4: validity period.
+            _validity_check(credential, now, clock_skew),
+        )
+    )
+
+
 def get_credential_verification_result(
     document: JSONObject,
     *,
@@ -100,6 +207,11 @@ def get_credential_verification_result(
     signature_cache: SignatureCache | None = None,
 ) -> VerificationResult:
     """Verify a credential and report every check; never raises.
+
+    The static phase (:func:`prepare_credential`: what the document's bytes decide) then the
+    dynamic one (:func:`check_prepared_credential`: time, keys and trust). A caller that
+    verifies the same bytes often may keep the prepared form
+    (:class:`credentials.prepared.PreparedCache`) and run only the dynamic phase.
 
     Args:
         document: The credential, parsed with :func:`credentials.strict_json.loads`.
@@ -115,27 +227,13 @@ def get_credential_verification_result(
 
     """
     now = require_aware(now)
-    # Step 1: VC 2.0 data model.
-    try:
-        credential = VerifiableCredential.from_dict(document)
-    except MalformedInputError as e:
-        return VerificationResult((Check.failed("data_model", e.code, e.message),))
-    checks = [Check.passed("data_model", "conforms to VC Data Model 2.0")]
-    # Step 2: Data Integrity proofs (credentials are asserted: assertionMethod).
-    outcomes = get_proof_outcomes(
-        document,
+    return check_prepared_credential(
+        prepare_credential(document),
         resolver=resolver,
-        expected_purpose="assertionMethod",
         now=now,
         clock_skew=clock_skew,
         signature_cache=signature_cache,
     )
-    checks.append(proof_check(outcomes))
-    # Step 3: issuer binding.
-    checks.append(_issuer_check(credential, outcomes))
-    # Step 4: validity period.
-    checks.append(_validity_check(credential, now, clock_skew))
-    return VerificationResult(tuple(checks))
 
 
 def verify_credential(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from credentials.errors import MalformedInputError
+from credentials.prepared import PreparedCache
 from credentials.signature_cache import SignatureCache
 from federation_config.federation import (
     FEDERATION_CONFIG_NAME,
@@ -177,7 +178,12 @@ def build_services(
         db=db, identity=identity, peers=peers, clock=clock, deliver=push.deliver_document
     )
     verification = VerificationService(
-        trust=trust, clock_skew=skew, refetch=refetch.request, signature_cache=signatures
+        trust=trust,
+        clock_skew=skew,
+        refetch=refetch.request,
+        signature_cache=signatures,
+        # One per worker: verify request bodies by their exact bytes (credentials.prepared).
+        prepared_cache=PreparedCache(),
     )
     challenges = ChallengeService(
         db=db,
@@ -185,7 +191,11 @@ def build_services(
         ttl=timedelta(seconds=settings.challenge_ttl_seconds),
     )
     presentations = PresentationService(
-        trust=trust, challenges=challenges, refetch=refetch.request, signature_cache=signatures
+        trust=trust,
+        challenges=challenges,
+        refetch=refetch.request,
+        signature_cache=signatures,
+        attestations=AttestationVerifier(trust=trust, verification=verification),
     )
     log = TransparencyLog(db=db, identity=identity)
     devices = DeviceService(

@@ -31,6 +31,7 @@ later check is never ``pass`` when an earlier one failed.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,8 +40,17 @@ from credentials.model import issuer_id
 from credentials.result import Check, CheckStatus, VerificationResult
 from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
-from credentials.verification import get_credential_verification_result
-from registry.mra_recognition import aeo_recognition_facts, get_recognition_check
+from credentials.verification import (
+    PreparedCredential,
+    check_prepared_credential,
+    get_credential_verification_result,
+    prepare_credential,
+)
+from registry.mra_recognition import (
+    RecognitionFacts,
+    aeo_recognition_facts,
+    get_recognition_check,
+)
 from registry.status_list import (
     STATUS_PURPOSES,
     StatusListEntry,
@@ -53,7 +63,9 @@ from registry.trust_snapshot import PeerState, SnapshotResolver, TrustSnapshot
 __all__ = [
     "LIST_ID",
     "OWN_LIST_ID",
+    "PreparedForSnapshot",
     "TrustedVerification",
+    "prepare_for_snapshot",
     "verify_with_snapshot",
 ]
 
@@ -102,6 +114,66 @@ class TrustedVerification:
         if self.agreement is not None:
             body["agreement"] = self.agreement
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedForSnapshot:
+    """Everything a credential's bytes decide for :func:`verify_with_snapshot` (shared).
+
+    Immutable; may be kept per exact bytes (:class:`credentials.prepared.PreparedCache`) and
+    used by many requests and threads at once.
+
+    Attributes:
+        credential: The static phase of steps 1 (:func:`prepare_credential`).
+        status_entries: The parsed ``credentialStatus`` entries, or why they do not parse.
+        recognition_facts: The AEO facts recognition reads, or why there are none.
+
+    """
+
+    credential: PreparedCredential
+    status_entries: tuple[StatusListEntry, ...] | MalformedInputError
+    recognition_facts: RecognitionFacts | MalformedInputError
+
+    @property
+    def document(self) -> JSONObject:
+        """The credential as parsed (read only)."""
+        return self.credential.document
+
+
+def _kept(error: MalformedInputError) -> MalformedInputError:
+    # A kept error must not keep the frames that raised it alive.
+    error.__traceback__ = None
+    if error.__cause__ is not None:
+        error.__cause__.__traceback__ = None
+    return error
+
+
+def prepare_for_snapshot(document: JSONObject) -> PreparedForSnapshot:
+    """Run every step of :func:`verify_with_snapshot` that depends only on ``document``.
+
+    Step 1's static phase (data model, proofs' static steps and signed bytes), parsing the
+    status entries (step 2) and reading the recognition facts with the AEO subject schema
+    (step 3). Checking them against the trust snapshot and the time is left to
+    :func:`verify_with_snapshot`, every time.
+
+    Args:
+        document: The credential, parsed strictly; it must not be changed afterwards.
+
+    Returns:
+        The prepared credential.
+
+    """
+    entries: tuple[StatusListEntry, ...] | MalformedInputError
+    facts: RecognitionFacts | MalformedInputError
+    try:
+        entries = tuple(status_entries_of(document))
+    except MalformedInputError as e:
+        entries = _kept(e)
+    try:
+        facts = aeo_recognition_facts(document)
+    except MalformedInputError as e:
+        facts = _kept(e)
+    return PreparedForSnapshot(prepare_credential(document), entries, facts)
 
 
 def _not_run(name: str, result: VerificationResult) -> Check | None:
@@ -188,11 +260,16 @@ def _status_check(
     reference: datetime,
     historical: bool,
     refetch: set[str],
+    prepared: Sequence[StatusListEntry] | MalformedInputError | None = None,
 ) -> Check:
-    try:
-        entries = status_entries_of(credential)
-    except MalformedInputError as e:
-        return Check.failed("status", e.code, e.message)
+    if prepared is None:
+        try:
+            prepared = status_entries_of(credential)
+        except MalformedInputError as e:
+            prepared = e
+    if isinstance(prepared, MalformedInputError):
+        return Check.failed("status", prepared.code, prepared.message)
+    entries = prepared
     peer = snapshot.peers.get(issuer) if issuer is not None else None
     if peer is not None:
         purposes = {e.status_purpose for e in entries}
@@ -223,18 +300,26 @@ def _status_check(
 
 
 def _recognition(
-    credential: JSONObject, issuer: str, snapshot: TrustSnapshot, reference: datetime
+    credential: JSONObject,
+    issuer: str,
+    snapshot: TrustSnapshot,
+    reference: datetime,
+    prepared: RecognitionFacts | MalformedInputError | None = None,
 ) -> tuple[Check, frozenset[str], str | None]:
-    try:
-        facts = aeo_recognition_facts(credential)
-    except MalformedInputError as e:
+    if prepared is None:
+        try:
+            prepared = aeo_recognition_facts(credential)
+        except MalformedInputError as e:
+            prepared = e
+    if isinstance(prepared, MalformedInputError):
         return (
             Check.failed(
-                "recognition", "OUT_OF_SCOPE", f"not a recognisable credential: {e.message}"
+                "recognition", "OUT_OF_SCOPE", f"not a recognisable credential: {prepared.message}"
             ),
             frozenset(),
             None,
         )
+    facts = prepared
     counted = [a for a in snapshot.agreements if a.counts]
     outcome = get_recognition_check(
         [a.mra for a in counted],
@@ -258,6 +343,7 @@ def verify_with_snapshot(
     now: datetime,
     at: datetime | None = None,
     signature_cache: SignatureCache | None = None,
+    prepared: PreparedCredential | PreparedForSnapshot | None = None,
 ) -> TrustedVerification:
     """Verify a credential against a trust snapshot (module steps 1-4); never raises.
 
@@ -270,6 +356,12 @@ def verify_with_snapshot(
         at: The time the question is about; None or ``now`` asks about now.
         signature_cache: Ed25519 checks that passed before; a hit skips only that check
             (key resolution, status and recognition run every time).
+        prepared: What exactly ``document``'s bytes decide, possibly kept in a
+            :class:`credentials.prepared.PreparedCache`: step 1's static phase
+            (:func:`credentials.verification.prepare_credential`), or that and the parsed
+            status entries and recognition facts (:func:`prepare_for_snapshot`). None
+            prepares nothing ahead. Keys, time, status and recognition are checked against
+            the snapshot every time.
 
     Returns:
         The checks, the benefits granted and the lists to refetch.
@@ -277,30 +369,52 @@ def verify_with_snapshot(
     """
     historical = at is not None and at != now
     reference = at if at is not None else now
-    result = get_credential_verification_result(
-        document,
-        resolver=SnapshotResolver(snapshot, now=now),
-        now=reference,
-        clock_skew=snapshot.limits.clock_skew,
-        signature_cache=signature_cache,
-    )
+    resolver = SnapshotResolver(snapshot, now=now)
+    skew = snapshot.limits.clock_skew
+    entries: Sequence[StatusListEntry] | MalformedInputError | None = None
+    facts: RecognitionFacts | MalformedInputError | None = None
+    if isinstance(prepared, PreparedForSnapshot):
+        entries, facts = prepared.status_entries, prepared.recognition_facts
+        prepared = prepared.credential
+    if prepared is None:
+        result = get_credential_verification_result(
+            document,
+            resolver=resolver,
+            now=reference,
+            clock_skew=skew,
+            signature_cache=signature_cache,
+        )
+    else:
+        result = check_prepared_credential(
+            prepared,
+            resolver=resolver,
+            now=reference,
+            clock_skew=skew,
+            signature_cache=signature_cache,
+        )
     if len(result.checks) == 1:
         # Not a credential at all (data model failed): nothing more can be said.
         return TrustedVerification(result, historical=historical)
     issuer = issuer_id(document)
     refetch: set[str] = set()
     extra: list[Check] = []
-    status = _not_run("status", result) or _status_check(
-        document, issuer, snapshot, reference, historical, refetch
+    # The gates are read once: the recognition check is not run for the same reason.
+    blocked = _not_run("status", result)
+    status = blocked or _status_check(
+        document, issuer, snapshot, reference, historical, refetch, entries
     )
     extra.append(status)
     benefits: frozenset[str] = frozenset()
     agreement: str | None = None
     if issuer is not None and not snapshot.is_own(issuer):
         # Every other issuer needs recognition, peer or not (a stranger gets NO_MRA).
-        recognition = _not_run("recognition", result)
+        recognition = (
+            None if blocked is None else Check.unknown("recognition", "NOT_RUN", blocked.detail)
+        )
         if recognition is None:
-            recognition, benefits, agreement = _recognition(document, issuer, snapshot, reference)
+            recognition, benefits, agreement = _recognition(
+                document, issuer, snapshot, reference, facts
+            )
         extra.append(recognition)
     final = result.with_checks(*extra)
     if not final.verified or historical:

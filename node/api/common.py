@@ -27,6 +27,7 @@ __all__ = [
     "authenticate",
     "authenticated",
     "json_body",
+    "json_body_bytes",
     "optional_time",
     "require_scope",
 ]
@@ -41,12 +42,11 @@ Clock = Callable[[], datetime]
 MAX_REQUEST_BYTES = "TRUSTLANE_MAX_REQUEST_BYTES"
 
 
-def json_body() -> JSONObject:
-    """The request body as a strict JSON object.
+def json_body_bytes() -> bytes:
+    """The request body's exact bytes, with the media type and size checks of ``json_body``.
 
     Raises:
         ApiError: Wrong content type (415) or body too large (413).
-        MalformedInputError: Not strict JSON, or not an object (400).
     """
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
@@ -57,7 +57,17 @@ def json_body() -> JSONObject:
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
-    return loads_object(data, max_bytes=limit)
+    return data
+
+
+def json_body() -> JSONObject:
+    """The request body as a strict JSON object.
+
+    Raises:
+        ApiError: Wrong content type (415) or body too large (413).
+        MalformedInputError: Not strict JSON, or not an object (400).
+    """
+    return loads_object(json_body_bytes(), max_bytes=current_app.config[MAX_REQUEST_BYTES])
 
 
 def optional_time(value: object, field: str) -> datetime | None:
