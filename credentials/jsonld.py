@@ -64,6 +64,7 @@ SHIPPED_CONTEXTS: dict[str, tuple[str, str]] = {
     ),
     "https://w3id.org/security/data-integrity/v2": ("credentials", "data-integrity-v2.jsonld"),
     "https://ns.trustlane.org/aeo/v1": ("credentials", "aeo-v1.jsonld"),
+    "https://ns.trustlane.org/presentation/v1": ("credentials", "presentation-v1.jsonld"),
     "https://ns.trustlane.org/mra/v1": ("registry", "mra-v1.jsonld"),
     "https://ns.trustlane.org/scan/v1": ("scan_attestation", "scan-v1.jsonld"),
 }
@@ -74,6 +75,7 @@ _HELD_RESOURCES = frozenset(
     {
         "https://ns.trustlane.org/aeo/v1",
         "https://ns.trustlane.org/mra/v1",
+        "https://ns.trustlane.org/presentation/v1",
         "https://ns.trustlane.org/scan/v1",
     }
 )
@@ -242,6 +244,9 @@ class _ContextList:
 
     vocab: str | None
     terms: frozenset[str]
+    #: Terms the list defines as JSON literals (``"@type": "@json"``): at the top of a
+    #: document their values are opaque data, so the fast path skips them.
+    literals: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=_MAX_CACHED_CONTEXT_LISTS)
@@ -267,9 +272,15 @@ def _context_list(urls: tuple[str, ...]) -> _ContextList | MalformedInputError:
         except jsonld.JsonLdError as e:
             return _jsonld_error(e)
     vocab = active.get("@vocab")
+    mappings = active.get("mappings", {})
     return _ContextList(
         vocab=vocab if isinstance(vocab, str) else None,
-        terms=frozenset(active.get("mappings", {})),
+        terms=frozenset(mappings),
+        literals=frozenset(
+            term
+            for term, definition in mappings.items()
+            if isinstance(definition, dict) and definition.get("@type") == "@json"
+        ),
     )
 
 
@@ -372,6 +383,10 @@ def _fast_path(document: JSONObject, contexts: list[JSONValue]) -> bool:
     if isinstance(info, MalformedInputError):
         # A fresh error each time: re-raising the cached one would grow its traceback.
         raise _bad(info.message, info.code)
+    if info.literals and not info.literals.isdisjoint(document):
+        # A top-level JSON literal (a presentation's scanAttestationBundles) is data, not
+        # JSON-LD: nothing inside it is a term or a type. Deeper ones are expanded in full.
+        document = {k: v for k, v in document.items() if k not in info.literals}
     return _scan(document, contexts, info)
 
 

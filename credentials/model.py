@@ -23,6 +23,8 @@ from credentials.urls import is_url
 
 __all__ = [
     "MAX_PRESENTED_CREDENTIALS",
+    "PRESENTATION_CONTEXT",
+    "SCAN_ATTESTATION_BUNDLES",
     "VC_V2_CONTEXT",
     "VerifiableCredential",
     "VerifiablePresentation",
@@ -32,8 +34,13 @@ __all__ = [
 ]
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-#: Most credentials one presentation may carry (each costs signature checks: a DoS bound).
+#: Most items (credentials and scan attestation bundles together) one presentation may
+#: carry (each costs signature checks: a DoS bound).
 MAX_PRESENTED_CREDENTIALS = 8
+#: The project's presentation context: defines :data:`SCAN_ATTESTATION_BUNDLES`.
+PRESENTATION_CONTEXT = "https://ns.trustlane.org/presentation/v1"
+#: The presentation member holding scan attestation bundles, whole, as a JSON literal.
+SCAN_ATTESTATION_BUNDLES = "scanAttestationBundles"
 
 
 def _bad(message: str, code: str = "INVALID_CREDENTIAL") -> MalformedInputError:
@@ -188,12 +195,6 @@ def _presented(document: JSONObject) -> tuple[JSONObject, ...]:
     items = raw if isinstance(raw, list) else [] if raw is None else [raw]
     if not items:
         raise _bad("the presentation holds no credential", code="INVALID_PRESENTATION")
-    if len(items) > MAX_PRESENTED_CREDENTIALS:
-        raise _bad(
-            f"the presentation holds {len(items)} credentials; at most "
-            f"{MAX_PRESENTED_CREDENTIALS} are accepted",
-            code="INVALID_PRESENTATION",
-        )
     for item in items:
         if not isinstance(item, dict):
             raise _bad(
@@ -213,13 +214,72 @@ def _presented(document: JSONObject) -> tuple[JSONObject, ...]:
     return cast("tuple[JSONObject, ...]", tuple(items))
 
 
+def _bundles(
+    document: JSONObject, contexts: tuple[str | JSONObject, ...]
+) -> tuple[JSONObject, ...]:
+    """The scan attestation bundles (their contents are checked by the audit, not here)."""
+    if SCAN_ATTESTATION_BUNDLES not in document:
+        return ()
+    if PRESENTATION_CONTEXT not in contexts:
+        raise _bad(
+            f"{SCAN_ATTESTATION_BUNDLES} is defined by the context {PRESENTATION_CONTEXT}, "
+            "which the presentation does not list in @context",
+            code="JSONLD_TERM_UNDEFINED",
+        )
+    raw = document[SCAN_ATTESTATION_BUNDLES]
+    if not isinstance(raw, list) or not raw:
+        raise _bad(
+            f"{SCAN_ATTESTATION_BUNDLES} must be a non-empty list of bundles",
+            code="INVALID_PRESENTATION",
+        )
+    seen: set[str] = set()
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise _bad(
+                f"every item of {SCAN_ATTESTATION_BUNDLES} must be a bundle object with a "
+                "type (ScanAttestationBundle)",
+                code="MISSING_TYPE",
+            )
+        attestation = item.get("attestation")
+        attestation_id = attestation.get("id") if isinstance(attestation, dict) else None
+        if isinstance(attestation_id, str):
+            if attestation_id in seen:
+                raise _bad(
+                    f"the presentation holds the scan attestation {attestation_id} twice",
+                    code="INVALID_PRESENTATION",
+                )
+            seen.add(attestation_id)
+    # Every item was checked just above.
+    return cast("tuple[JSONObject, ...]", tuple(raw))
+
+
+def _presentation_jsonld(document: JSONObject) -> None:
+    """VC DM 2.0 §4.3, §4.5 and §5 checks of the presentation itself (not its credentials).
+
+    ``verifiableCredential`` is a graph container with ``"@context": null`` in the v2
+    context: each embedded credential is its own graph under its own contexts and is
+    checked on its own (:meth:`VerifiableCredential.from_dict`, at verification), so the
+    envelope is checked without it. The scan attestation bundles are a JSON literal.
+    """
+    envelope = {k: v for k, v in document.items() if k != "verifiableCredential"}
+    try:
+        check_optional_members(envelope)
+        check_credential_jsonld(envelope)
+    except MalformedInputError as e:
+        raise _bad(f"the presentation: {e.message}", code=e.code) from e
+
+
 @dataclass(frozen=True)
 class VerifiablePresentation:
     """A parsed VC 2.0 presentation (VC DM 2.0 §4.13; proofs not verified).
 
     Only what a port presentation needs is accepted: embedded credentials (each a JSON
-    object with its own proof), at least one and at most :data:`MAX_PRESENTED_CREDENTIALS`.
-    The credentials themselves are not checked here; verify each on its own.
+    object with its own proof), at least one, and scan attestation bundles in
+    ``scanAttestationBundles`` (a JSON literal defined by :data:`PRESENTATION_CONTEXT`), at
+    most :data:`MAX_PRESENTED_CREDENTIALS` items in all. The presentation's own members
+    pass the JSON-LD checks credentials pass (offline, safe mode: no unknown context, no
+    undefined term or type, no protected term redefined) and the §5 typed-object rules.
+    The credentials and bundles themselves are not checked here; verify each on its own.
 
     Attributes:
         document: The whole presentation as parsed.
@@ -228,6 +288,7 @@ class VerifiablePresentation:
         types: The ``type`` values (always including ``VerifiablePresentation``).
         holder: The holder's id (a URL), or None when the presentation names none.
         credentials: The embedded credentials, in order.
+        attestation_bundles: The scan attestation bundles, in order (often none).
 
     """
 
@@ -237,6 +298,7 @@ class VerifiablePresentation:
     types: tuple[str, ...]
     holder: str | None
     credentials: tuple[JSONObject, ...]
+    attestation_bundles: tuple[JSONObject, ...] = ()
 
     @classmethod
     def from_dict(cls, document: JSONObject) -> VerifiablePresentation:
@@ -244,7 +306,8 @@ class VerifiablePresentation:
 
         Raises:
             MalformedInputError: A rule is broken; the message says which
-                (``INVALID_CONTEXT`` or ``INVALID_PRESENTATION``).
+                (``INVALID_CONTEXT``, ``INVALID_PRESENTATION``, ``MISSING_TYPE``, or a
+                JSON-LD code of :func:`credentials.jsonld.check_credential_jsonld`).
 
         """
         contexts = _contexts(document)
@@ -267,11 +330,23 @@ class VerifiablePresentation:
                     code="INVALID_PRESENTATION",
                 )
             holder = candidate
+        credentials = _presented(document)
+        bundles = _bundles(document, contexts)
+        if len(credentials) + len(bundles) > MAX_PRESENTED_CREDENTIALS:
+            raise _bad(
+                f"the presentation holds {len(credentials) + len(bundles)} items "
+                f"(credentials and scan attestations); at most {MAX_PRESENTED_CREDENTIALS} "
+                "are accepted",
+                code="INVALID_PRESENTATION",
+            )
+        # Last: the JSON-LD check is the costliest.
+        _presentation_jsonld(document)
         return cls(
             document=document,
             contexts=contexts,
             id=vp_id if isinstance(vp_id, str) else None,
             types=types,
             holder=holder,
-            credentials=_presented(document),
+            credentials=credentials,
+            attestation_bundles=bundles,
         )

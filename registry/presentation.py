@@ -25,6 +25,13 @@ Steps (each adds one named check to the presentation result, in this order):
 5. Benefits: a credential's benefit codes are granted only when steps 1-3 and the node's
    ``challenge`` check passed and that credential (holder check included) verified. The
    presentation's benefits are the union of what its credentials were granted.
+6. Scan attestation bundles (``scanAttestationBundles``, a JSON literal the holder's proof
+   covers) are not credentials of the holder: the holder rule does not apply to them and
+   they grant no benefit. The node audits each one as ``POST /attestations/verify`` does
+   and adds its result with :meth:`PresentationVerification.with_attestations`, built by
+   :func:`attestation_result`: a ``consignment`` check (:func:`consignment_check`: the scan
+   names the consignment's declared containers or transport document), ``audit`` and
+   ``authorization``. A bundle that fails, fails alone.
 """
 
 from __future__ import annotations
@@ -42,9 +49,22 @@ from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from credentials.verification import proof_check
 from registry.pipeline import TrustedVerification, verify_with_snapshot
+from registry.presentation_scans import (
+    AttestationResult,
+    ConsignmentFacts,
+    attestation_result,
+    consignment_check,
+)
 from registry.trust_snapshot import TrustSnapshot
 
-__all__ = ["PresentationVerification", "verify_presentation_with_snapshot"]
+__all__ = [
+    "AttestationResult",
+    "ConsignmentFacts",
+    "PresentationVerification",
+    "attestation_result",
+    "consignment_check",
+    "verify_presentation_with_snapshot",
+]
 
 _DID_KEYS = DIDKeyResolver()
 
@@ -86,6 +106,9 @@ class PresentationVerification:
         refetch: Status list URLs to fetch in the background.
         pending: Per credential, the benefits it grants once the challenge is spent
             (empty after :meth:`with_challenge`).
+        bundles: The scan attestation bundles the presentation carries, for the node to
+            audit (:meth:`with_attestations`).
+        attestations: One result per bundle, in order, once the node added them.
 
     """
 
@@ -94,6 +117,8 @@ class PresentationVerification:
     holder: str | None = None
     refetch: frozenset[str] = frozenset()
     pending: tuple[frozenset[str], ...] = field(default=(), repr=False)
+    bundles: tuple[JSONObject, ...] = field(default=(), repr=False)
+    attestations: tuple[AttestationResult, ...] = ()
 
     def __post_init__(self) -> None:
         if any(c.benefits for c in self.credentials) and not self.challenge_spent:
@@ -107,11 +132,13 @@ class PresentationVerification:
 
     @property
     def verified(self) -> bool:
-        """True when the presentation, its challenge and every credential verified."""
+        """True when the presentation, its challenge, every credential and attestation verified."""
         return (
             self.challenge_spent
             and bool(self.credentials)
             and all(c.verified for c in self.credentials)
+            and len(self.attestations) == len(self.bundles)
+            and all(a.verified for a in self.attestations)
         )
 
     @property
@@ -134,23 +161,40 @@ class PresentationVerification:
                 dataclasses.replace(c, benefits=granted) if c.verified else c
                 for c, granted in zip(self.credentials, self.pending, strict=True)
             )
-        return PresentationVerification(presentation, credentials, self.holder, self.refetch)
+        return dataclasses.replace(
+            self, presentation=presentation, credentials=credentials, pending=()
+        )
+
+    def with_attestations(self, results: tuple[AttestationResult, ...]) -> PresentationVerification:
+        """Add the node's result of each bundle (in the order of :attr:`bundles`).
+
+        Raises:
+            ValueError: Not one result per bundle, or results were added already.
+        """
+        if self.attestations or len(results) != len(self.bundles):
+            raise ValueError("add one result per bundle, once")
+        return dataclasses.replace(self, attestations=results)
 
     def to_dict(self) -> dict[str, Any]:
         """The API body of the result.
 
         ``verified``, ``holder`` (when established), ``presentationResult``,
-        ``credentialResults``, ``errors`` (each naming its check and, for a credential's,
-        ``credential``: its index in ``credentialResults``) and ``benefits``.
+        ``credentialResults``, ``attestationResults``, ``errors`` (each naming its check
+        and, for a credential's, ``credential``: its index in ``credentialResults``; for an
+        attestation's, ``attestation``: its index in ``attestationResults``) and
+        ``benefits``.
         """
         errors: list[dict[str, Any]] = [e.to_dict() for e in self.presentation.errors]
         for index, credential in enumerate(self.credentials):
             errors.extend({**e.to_dict(), "credential": index} for e in credential.result.errors)
+        for index, attestation in enumerate(self.attestations):
+            errors.extend({**e.to_dict(), "attestation": index} for e in attestation.result.errors)
         body: dict[str, Any] = {"verified": self.verified}
         if self.holder is not None:
             body["holder"] = self.holder
         body["presentationResult"] = self.presentation.to_dict()
         body["credentialResults"] = [c.to_dict() for c in self.credentials]
+        body["attestationResults"] = [a.to_dict() for a in self.attestations]
         body["errors"] = errors
         body["benefits"] = sorted(self.benefits)
         return body
@@ -341,4 +385,5 @@ def verify_presentation_with_snapshot(
         holder=signer if holder.status is CheckStatus.PASS else None,
         refetch=frozenset().union(*(r.refetch for r, _ in results)),
         pending=tuple(granted if presentation.verified else frozenset() for _, granted in results),
+        bundles=vp.attestation_bundles,
     )

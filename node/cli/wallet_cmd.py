@@ -24,7 +24,12 @@ from pathlib import Path
 from credentials.datetimes import format_datetime
 from credentials.errors import TrustlaneError
 from credentials.keys import PrivateKey
-from credentials.model import VC_V2_CONTEXT
+from credentials.model import (
+    MAX_PRESENTED_CREDENTIALS,
+    PRESENTATION_CONTEXT,
+    SCAN_ATTESTATION_BUNDLES,
+    VC_V2_CONTEXT,
+)
 from credentials.signing import sign_presentation
 from credentials.strict_json import JSONObject, JSONValue
 from node.cli._io import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_json, read_json_object
@@ -37,12 +42,13 @@ from node.wallet.store import (
     write_private,
 )
 from registry.challenges import check_challenge_format, check_consignment, check_port
+from scan_attestation.bundle import read_bundle
 
 __all__ = ["register"]
 
 PASSPHRASE_ENV = "TRUSTLANE_WALLET_PASSPHRASE"  # noqa: S105 - a variable name
 PORT_TOKEN_ENV = "TRUSTLANE_PORT_TOKEN"  # noqa: S105 - a variable name
-_MAX_PRESENTED = 8
+_MAX_PRESENTED = MAX_PRESENTED_CREDENTIALS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,7 +103,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="a scan attestation (JSON) to present alongside (repeatable)",
+        help="a scan attestation bundle (JSON, as POST /scans answers and `audit bundle` "
+        "reads) to carry in the presentation (repeatable)",
     )
     present.add_argument("--out", help="write the signed presentation to FILE (0600)")
     present.add_argument(
@@ -259,12 +266,20 @@ def _delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _attestations(files: list[str]) -> list[JSONObject]:
+def _attestations(files: list[str]) -> list[JSONValue]:
+    """The bundles named on the command line, whole (the port audits them)."""
     documents = [read_json_object(name) for name in files]
     for name, document in zip(files, documents, strict=True):
-        if "proof" not in document:
-            fail(f"{name}: not a signed attestation (no proof)")
-    return documents
+        try:
+            bundle = read_bundle(document)
+        except TrustlaneError as e:
+            fail(
+                f"{name}: not a scan attestation bundle as POST /scans answers it "
+                f"({e.message}); a bare attestation cannot be checked at a port"
+            )
+        if "proof" not in bundle.attestation:
+            fail(f"{name}: the bundle's attestation is not signed (no proof)")
+    return list[JSONValue](documents)
 
 
 def _present(args: argparse.Namespace) -> int:
@@ -313,19 +328,24 @@ def _present(args: argparse.Namespace) -> int:
         fail(e.message, EXIT_FAILED if token is not None else EXIT_USAGE)
     key = _key_of(wallet)
     presented: list[JSONValue] = [c.document for c in chosen]
-    presented.extend(attestations)
     unsigned: JSONObject = {
-        "@context": [VC_V2_CONTEXT],
+        "@context": [VC_V2_CONTEXT, PRESENTATION_CONTEXT] if attestations else [VC_V2_CONTEXT],
         "type": ["VerifiablePresentation"],
         "holder": wallet.holder,
         "verifiableCredential": presented,
     }
+    if attestations:
+        # Whole bundles, so the port can audit each one; the holder's proof covers them.
+        unsigned[SCAN_ATTESTATION_BUNDLES] = attestations
     challenge, domain = issued["challenge"], issued["domain"]
     if not isinstance(challenge, str) or not isinstance(domain, str):
         fail("the port node answered a challenge without challenge and domain", EXIT_FAILED)
-    vp = sign_presentation(
-        unsigned, key, challenge=challenge, domain=domain, created=datetime.now(UTC)
-    )
+    try:
+        vp = sign_presentation(
+            unsigned, key, challenge=challenge, domain=domain, created=datetime.now(UTC)
+        )
+    except TrustlaneError as e:
+        fail(f"the presentation would not conform, so it was not signed: {e.message}")
     if args.out:
         try:
             write_private(Path(args.out), dumps_pretty(vp).encode("utf-8"))

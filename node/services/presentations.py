@@ -13,6 +13,12 @@ the challenge:
   letting it spend the challenge would let anyone who saw the challenge (it is shown at the
   port) void the trader's real answer.
 
+Then each scan attestation bundle the presentation carries is checked by the same
+:class:`~node.services.attestations.AttestationVerifier` as ``POST /attestations/verify``
+(this node's trust, the device authorisation's status now) and tied to the consignment by
+:func:`registry.presentation_scans.attestation_result`: a bundle that fails, fails alone,
+and never grants or removes a benefit.
+
 Status lists the credentials name and this node lacks are queued for a background fetch.
 """
 
@@ -23,10 +29,12 @@ from datetime import datetime
 
 from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
+from node.services.attestations import AttestationVerifier
 from node.services.challenges import ChallengeService
 from node.services.trust import TrustSnapshotSource
 from registry.challenges import challenge_check
 from registry.presentation import PresentationVerification, verify_presentation_with_snapshot
+from registry.presentation_scans import AttestationResult, ConsignmentFacts, attestation_result
 
 __all__ = ["PresentationService"]
 
@@ -40,6 +48,8 @@ class PresentationService:
         refetch: Queues status list URLs for a background fetch.
         signature_cache: Ed25519 checks of credential proofs that passed before; None
             checks every signature.
+        attestations: Checks the scan attestation bundles a presentation carries; None
+            reports each as not checked (it then never verifies).
 
     """
 
@@ -50,11 +60,13 @@ class PresentationService:
         challenges: ChallengeService,
         refetch: Callable[[Iterable[str]], object] | None = None,
         signature_cache: SignatureCache | None = None,
+        attestations: AttestationVerifier | None = None,
     ) -> None:
         self._trust = trust
         self._challenges = challenges
         self._refetch = refetch
         self._signatures = signature_cache
+        self._attestations = attestations
 
     @property
     def domain(self) -> str:
@@ -69,8 +81,22 @@ class PresentationService:
         consignment: str,
         port: str,
         now: datetime,
+        containers: tuple[str, ...] = (),
+        transport_document: str | None = None,
+        min_witnesses: int = 0,
     ) -> PresentationVerification:
         """Verify ``presentation`` for ``consignment`` at ``port`` and settle ``challenge``.
+
+        Args:
+            presentation: The presentation, parsed strictly.
+            challenge: The challenge it answers.
+            consignment: The consignment's UCR (the challenge's).
+            port: The port's UN/LOCODE (the challenge's).
+            now: The request's time.
+            containers: The consignment's declared containers: what ties a presented scan
+                attestation to it (none: attestations cannot be tied, so none verifies).
+            transport_document: The consignment's declared transport document, if known.
+            min_witnesses: Witness cosignatures each attestation's checkpoint needs.
 
         Raises:
             MalformedInputError: ``challenge`` is not a challenge at all (``INVALID_OPTIONS``).
@@ -90,6 +116,29 @@ class PresentationService:
         outcome = outcome.with_challenge(
             challenge_check(state, found, consignment=consignment, port=port)
         )
+        if outcome.bundles:
+            facts = ConsignmentFacts(consignment, containers, transport_document)
+            outcome = outcome.with_attestations(
+                tuple(self._attestation(b, facts, now, min_witnesses) for b in outcome.bundles)
+            )
         if outcome.refetch and self._refetch is not None:
             self._refetch(outcome.refetch)
         return outcome
+
+    def _attestation(
+        self, bundle: JSONObject, facts: ConsignmentFacts, now: datetime, min_witnesses: int
+    ) -> AttestationResult:
+        if self._attestations is None:
+            return attestation_result(
+                bundle,
+                facts,
+                audit={"ok": False, "steps": []},
+                authorization_status=None,
+            )
+        checked = self._attestations.check(bundle, now=now, min_witnesses=min_witnesses)
+        return attestation_result(
+            bundle,
+            facts,
+            audit=checked.audit.to_json(),
+            authorization_status=checked.authorization_status,
+        )

@@ -8,8 +8,11 @@
    declaration spends no challenge.
 2. The presentation, if any, is verified by :class:`~node.services.presentations.
    PresentationService` for the declaration's consignment (UCR) at its port of discharge,
-   which spends the challenge when the presentation itself verified; each attestation
-   bundle by :class:`~node.services.attestations.AttestationVerifier`.
+   which spends the challenge when the presentation itself verified and checks the scan
+   attestations it carries against the declared containers and transport document; each
+   attestation bundle given beside it by
+   :class:`~node.services.attestations.AttestationVerifier`. An attestation given both
+   ways counts once.
 3. The outcomes become :class:`risk.Evidence` (:mod:`node.services.risk_evidence`, failing
    closed), the crosswalk links and watch-list entries that touch the declaration are read
    from the database, and :func:`risk.decide` runs with the node's policy and its random
@@ -38,7 +41,12 @@ from federation_config.risk import bundled_policy, resolve_policy
 from node.services.attestations import AttestationVerifier
 from node.services.audit import record_event
 from node.services.presentations import PresentationService
-from node.services.risk_evidence import credential_evidence, scan_evidence
+from node.services.risk_evidence import (
+    credential_evidence,
+    merge_scans,
+    presented_scan_evidence,
+    scan_evidence,
+)
 from node.services.risk_request import AssessmentRequest, PresentationRequest
 from node.services.status import NotFoundError
 from node.services.trust import TrustSnapshotSource
@@ -51,6 +59,7 @@ from risk import (
     IdentifierCrosswalk,
     PartyIdentifier,
     Policy,
+    ScanEvidence,
     WatchList,
     decide,
 )
@@ -134,6 +143,8 @@ class RiskService:
         notes: list[str] = []
         verification: JSONObject = {"presentation": None, "attestations": []}
         credentials: tuple[CredentialEvidence, ...] = ()
+        presented: tuple[ScanEvidence, ...] = ()
+        snapshot = self._trust.current()
         if request.presentation is not None:
             wanted = self._check_options(request.presentation, declaration)
             outcome = self._presentations.verify(
@@ -142,8 +153,13 @@ class RiskService:
                 consignment=wanted[0],
                 port=wanted[1],
                 now=now,
+                containers=declaration.containers,
+                transport_document=declaration.transport_document,
+                min_witnesses=request.presentation.min_witnesses,
             )
             credentials, found = credential_evidence(request.presentation.presentation, outcome)
+            notes += found
+            presented, found = presented_scan_evidence(outcome, snapshot, now)
             notes += found
             summary = outcome.to_dict()
             verification["presentation"] = {
@@ -152,12 +168,18 @@ class RiskService:
                 "port": wanted[1],
                 "errors": summary["errors"],
                 "benefits": summary["benefits"],
+                "attestations": [
+                    {"attestation": a.attestation, "verified": a.verified}
+                    for a in outcome.attestations
+                ],
             }
         checked = [
             (a.bundle, self._attestations.check(a.bundle, now=now, min_witnesses=a.min_witnesses))
             for a in request.attestations
         ]
-        scans, found = scan_evidence(checked, self._trust.current(), now)
+        given, found = scan_evidence(checked, snapshot, now)
+        notes += found
+        scans, found = merge_scans(given, presented)
         notes += found
         verification["attestations"] = [
             {"verified": c.verified, "failedSteps": list(c.audit.failed)} for _, c in checked

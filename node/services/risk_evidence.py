@@ -17,6 +17,11 @@ and writes it down in those terms, failing closed:
   it itself or an MRA in force (recorded by this node's own workflow) grants this node
   ``origin-scan-recognised`` for the countersigning partner's scans. An attestation that
   cannot even be read counts for nothing, and the notes say so.
+- A scan attestation carried inside the presentation is weighed the same way, as if given
+  in ``attestations``, but fails closed on the presentation: it is ``verified`` only when
+  the presentation's challenge was spent and its own result (consignment, audit,
+  authorisation) verified. The same attestation (by id) given twice, inside the
+  presentation and beside it, counts once: the verified copy is kept.
 
 No I/O of its own: it takes outcomes and the trust snapshot the node already holds.
 """
@@ -48,6 +53,8 @@ from scan_attestation.attestation import read_scan_attestation
 __all__ = [
     "ORIGIN_SCAN_RECOGNISED",
     "credential_evidence",
+    "merge_scans",
+    "presented_scan_evidence",
     "scan_evidence",
     "scans_recognised",
 ]
@@ -179,6 +186,45 @@ def scans_recognised(snapshot: TrustSnapshot, issuer: str, at: datetime) -> bool
     return False
 
 
+def _one_scan(
+    bundle: JSONObject,
+    *,
+    audit_ok: bool,
+    authorised: bool,
+    snapshot: TrustSnapshot,
+    at: datetime,
+) -> ScanEvidence:
+    """The evidence of one bundle.
+
+    Raises:
+        TrustlaneError: It cannot be read (as KeyError, ValueError).
+    """
+    attestation = bundle.get("attestation")
+    authorization = bundle.get("deviceAuthorization")
+    if not isinstance(attestation, dict) or not isinstance(authorization, dict):
+        raise MalformedInputError("the bundle holds no attestation and authorisation")
+    claims = read_scan_attestation(attestation)
+    issuer = issuer_id(authorization) or "unknown"
+    return ScanEvidence(
+        attestation_id=claims.id,
+        issuer=issuer,
+        containers=claims.containers,
+        modality=_MODALITIES[claims.modality],
+        result=ScanResult(claims.result),
+        scanned_at=claims.scan_time,
+        verified=audit_ok,
+        device_authorised=authorised,
+        recognised=audit_ok and scans_recognised(snapshot, issuer, at),
+        parser_notes=tuple(n for n in claims.parser_notes if 0 < len(n) <= 2048)[:32],
+    )
+
+
+def _unreadable(label: str, e: Exception) -> str:
+    # Hostile input is a failed read, never a server error.
+    why = e.message if isinstance(e, TrustlaneError) else type(e).__name__
+    return f"{label} cannot be read and counts for nothing: {why}"
+
+
 def scan_evidence(
     bundles: Sequence[tuple[JSONObject, AttestationCheck]],
     snapshot: TrustSnapshot,
@@ -194,33 +240,77 @@ def scan_evidence(
     notes: list[str] = []
     for index, (bundle, check) in enumerate(bundles):
         label = f"attestation {index}"
-        attestation = bundle.get("attestation")
-        authorization = bundle.get("deviceAuthorization")
         try:
-            if not isinstance(attestation, dict) or not isinstance(authorization, dict):
-                raise MalformedInputError("the bundle holds no attestation and authorisation")
-            claims = read_scan_attestation(attestation)
-            issuer = issuer_id(authorization) or "unknown"
-            authorised = (check.authorization_status or {}).get("status") == "pass"
-            scan = ScanEvidence(
-                attestation_id=claims.id,
-                issuer=issuer,
-                containers=claims.containers,
-                modality=_MODALITIES[claims.modality],
-                result=ScanResult(claims.result),
-                scanned_at=claims.scan_time,
-                verified=check.audit.ok,
-                device_authorised=authorised,
-                recognised=check.audit.ok and scans_recognised(snapshot, issuer, at),
-                parser_notes=tuple(n for n in claims.parser_notes if 0 < len(n) <= 2048)[:32],
+            scan = _one_scan(
+                bundle,
+                audit_ok=check.audit.ok,
+                authorised=(check.authorization_status or {}).get("status") == "pass",
+                snapshot=snapshot,
+                at=at,
             )
         except (TrustlaneError, KeyError, ValueError) as e:
-            # Hostile input is a failed read, never a server error.
-            why = e.message if isinstance(e, TrustlaneError) else type(e).__name__
-            notes.append(f"{label} cannot be read and counts for nothing: {why}")
+            notes.append(_unreadable(label, e))
             continue
         if not check.verified:
             failed = ", ".join(check.audit.failed) or "the device authorisation's status"
-            notes.append(f"{label} ({claims.id}) did not verify ({failed})")
+            notes.append(f"{label} ({scan.attestation_id}) did not verify ({failed})")
         evidence.append(scan)
     return tuple(evidence), notes
+
+
+def presented_scan_evidence(
+    outcome: PresentationVerification, snapshot: TrustSnapshot, at: datetime
+) -> tuple[tuple[ScanEvidence, ...], list[str]]:
+    """The evidence of each scan attestation carried inside a presentation, and notes.
+
+    Fails closed: a scan counts (``verified``) only when the presentation's challenge was
+    spent and the attestation's own result verified (about this consignment, audited,
+    device authorised now).
+    """
+    evidence: list[ScanEvidence] = []
+    notes: list[str] = []
+    spent = outcome.challenge_spent
+    for index, result in enumerate(outcome.attestations):
+        label = f"presented attestation {index}"
+        try:
+            scan = _one_scan(
+                result.bundle,
+                audit_ok=spent and result.verified,
+                authorised=(result.authorization_status or {}).get("status") == "pass",
+                snapshot=snapshot,
+                at=at,
+            )
+        except (TrustlaneError, KeyError, ValueError) as e:
+            notes.append(_unreadable(label, e))
+            continue
+        if not result.verified:
+            failed = "; ".join(f"{e.check} {e.code}" for e in result.result.errors)
+            notes.append(f"{label} ({scan.attestation_id}) did not verify: {failed}")
+        elif not spent:
+            notes.append(
+                f"{label} ({scan.attestation_id}) counts for nothing: the presentation "
+                "carrying it did not verify"
+            )
+        evidence.append(scan)
+    return tuple(evidence), notes
+
+
+def merge_scans(
+    given: Sequence[ScanEvidence], presented: Sequence[ScanEvidence]
+) -> tuple[tuple[ScanEvidence, ...], list[str]]:
+    """Scans given beside a presentation and inside it, each attestation counted once.
+
+    When an attestation (by id) appears more than once, the first verified copy is kept
+    (else the first copy), and a note says so.
+    """
+    kept: dict[str, ScanEvidence] = {}
+    notes: list[str] = []
+    for scan in (*given, *presented):
+        earlier = kept.get(scan.attestation_id)
+        if earlier is None:
+            kept[scan.attestation_id] = scan
+            continue
+        notes.append(f"attestation {scan.attestation_id} was given more than once; it counts once")
+        if scan.verified and not earlier.verified:
+            kept[scan.attestation_id] = scan
+    return tuple(kept.values()), notes

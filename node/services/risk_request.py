@@ -39,6 +39,8 @@ class PresentationRequest:
     domain: str | None = None
     consignment: str | None = None
     port: str | None = None
+    #: Witness cosignatures each scan attestation the presentation carries needs.
+    min_witnesses: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def _presentation(value: JSONValue) -> PresentationRequest:
         domain=_optional_str(options, "domain"),
         consignment=_optional_str(options, "consignment"),
         port=_optional_str(options, "port"),
+        min_witnesses=_min_witnesses(options, "presentation.options"),
     )
 
 
@@ -102,19 +105,23 @@ def _attestation(value: JSONValue, index: int) -> AttestationRequest:
     unknown = sorted(set(body) - {"bundle", "options"})
     if unknown:
         raise _bad(f"attestations[{index}] has unknown members {unknown}")
-    options = body.get("options", {})
-    minimum = _object(options, f"attestations[{index}].options").get("minWitnesses", 0)
+    options = _object(body.get("options", {}), f"attestations[{index}].options")
+    minimum = _min_witnesses(options, f"attestations[{index}].options")
+    return AttestationRequest(_object(body.get("bundle"), f"attestations[{index}].bundle"), minimum)
+
+
+def _min_witnesses(options: JSONObject, where: str) -> int:
+    minimum = options.get("minWitnesses", 0)
     if (
         not isinstance(minimum, int)
         or isinstance(minimum, bool)
         or not 0 <= minimum <= MAX_MIN_WITNESSES
     ):
         raise _bad(
-            f"attestations[{index}].options.minWitnesses must be a whole number from 0 to "
-            f"{MAX_MIN_WITNESSES}",
+            f"{where}.minWitnesses must be a whole number from 0 to {MAX_MIN_WITNESSES}",
             "INVALID_OPTIONS",
         )
-    return AttestationRequest(_object(body.get("bundle"), f"attestations[{index}].bundle"), minimum)
+    return minimum
 
 
 def parse_assessment_request(body: JSONObject) -> AssessmentRequest:

@@ -78,6 +78,8 @@ REASONS: dict[str, tuple[Reason, ...]] = {
         _NOT_VERIFIED,  # not verified: no schema-generated presentation signs a live challenge
         # Only this node's own origin is a domain it verifies for.
         (400, "INVALID_OPTIONS", r"options\.domain must be this node's origin \(\S+\); .*"),
+        # ISO 6346 check digits (as in a declaration's containers).
+        (400, "INVALID_OPTIONS", r"options\.containers\[\d+\] check digit is \d, expected \d"),
     ),
     "POST /registry/peers": (
         # The base URL's own rules (https, an origin, loopback only from loopback) and that

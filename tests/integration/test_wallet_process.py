@@ -4,9 +4,11 @@ One ``trustlane node serve`` process (SQLite, TLS from a test CA). The issuer of
 trader its credential with ``trustlane aeo offer``; ``trustlane wallet receive`` redeems it
 as a subprocess (OpenID4VCI: metadata, token, nonce, credential); ``trustlane wallet
 present`` asks the same node for a challenge with the officer's token and sends the signed
-presentation, which verifies. A node grants benefits only for a partner's credentials
-(recognition under an agreement), so here the presentation verifies without benefits; the
-three-node flow with benefits is test_presentation_nodes.py.
+presentation, which verifies; then an offline presentation carrying a scan attestation
+bundle the node countersigned verifies with the bundle checked inside it. A node grants
+benefits only for a partner's credentials (recognition under an agreement), so here the
+presentation verifies without benefits; the three-node flow with benefits is
+test_presentation_nodes.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import trustme
+from test_scans import CONTAINERS, SITE, attestation
 
+from credentials.keys import PrivateKey
 from nodehelpers import aeo_subject
 from nodeproc import CLI_TIMEOUT, TRUSTLANE, NodeProcess, run_cli, sanitized_env
 
@@ -110,4 +114,59 @@ def test_receive_over_https_then_present(tmp_path: Path) -> None:
         assert result["benefits"] == []  # its own credential: no recognition, no benefit
         vp = json.loads((tmp_path / "vp.json").read_text())
         assert vp["proof"]["domain"] == node.base_url
+
+        # A scan of the consignment's containers, countersigned by the node (its bundle),
+        # carried inside an offline presentation; the officer's client sends it with the
+        # declared containers, and the bundle is checked in the presentation.
+        device = PrivateKey.generate()
+        status, registered = node.post_json(
+            "/devices",
+            {"name": "rpm-1", "device": device.public_key.did, "modalities": ["rpm"], "site": SITE},
+            node.admin_token,
+        )
+        assert status == 201, registered
+        status, bundle = node.post_json(
+            "/scans", attestation(device, registered["deviceAuthorization"])
+        )
+        assert status == 201, bundle
+        (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+        status, issued = node.post_json(
+            "/challenges",
+            {"consignment": "6GB123456789000-12345", "port": "DEHAM"},
+            node.admin_token,
+        )
+        assert status == 201, issued
+        done = wallet(
+            home,
+            "present",
+            "--consignment",
+            issued["consignment"],
+            "--port",
+            issued["port"],
+            "--challenge",
+            issued["challenge"],
+            "--domain",
+            issued["domain"],
+            "--attestation",
+            str(tmp_path / "bundle.json"),
+            "--out",
+            str(tmp_path / "vp-scan.json"),
+        )
+        assert done.returncode == 0, done.stderr
+        status, result = node.post_json(
+            "/presentations/verify",
+            {
+                "verifiablePresentation": json.loads((tmp_path / "vp-scan.json").read_text()),
+                "options": {
+                    "challenge": issued["challenge"],
+                    "consignment": issued["consignment"],
+                    "port": issued["port"],
+                    "containers": list(CONTAINERS),
+                },
+            },
+            node.admin_token,
+        )
+        assert status == 200, result
+        (scan,) = result["attestationResults"]
+        assert scan["verified"] is True and scan["attestation"] == bundle["attestation"]["id"]
         assert node.running, node.log_tail()

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_audit import World
 from test_wallet_store import issued_to
 
 from credentials.data_integrity import DIDKeyResolver, get_proof_outcomes
-from credentials.keys import PrivateKey
+from credentials.model import PRESENTATION_CONTEXT, VC_V2_CONTEXT
 from node.cli import main
 from node.wallet.store import Wallet
 
@@ -162,15 +163,58 @@ def test_present_offline_signs_for_the_challenge_and_domain(
     assert outcomes[0].method.controller == _holder(wallet_dir)
 
 
-def test_present_offline_with_an_attestation(
+def test_present_offline_with_an_attestation_bundle(
     capsys: pytest.CaptureFixture[str], wallet_dir: Path, tmp_path: Path
 ) -> None:
     _with_credentials(wallet_dir)
-    attestation = issued_to(PrivateKey.generate().public_key.did, 7)
-    path = tmp_path / "attestation.json"
-    path.write_text(json.dumps(attestation))
+    bundle = World().bundle()
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
     vp = _present_offline(capsys, wallet_dir, tmp_path / "vp.json", "--attestation", str(path))
-    assert vp["verifiableCredential"][-1] == attestation
+    # The bundle travels whole, beside the holder's credentials, under the holder's proof.
+    assert vp["scanAttestationBundles"] == [bundle]
+    assert vp["@context"] == [VC_V2_CONTEXT, PRESENTATION_CONTEXT]
+    assert all(
+        c["credentialSubject"]["id"] == _holder(wallet_dir) for c in vp["verifiableCredential"]
+    )
+    outcomes = get_proof_outcomes(
+        vp,
+        resolver=DIDKeyResolver(),
+        expected_purpose="authentication",
+        challenge=CHALLENGE,
+        domain=DOMAIN,
+    )
+    assert [o.verified for o in outcomes] == [True]
+
+
+def test_present_refuses_a_bare_attestation_and_too_many_items(
+    capsys: pytest.CaptureFixture[str], wallet_dir: Path, tmp_path: Path
+) -> None:
+    _with_credentials(wallet_dir)
+    bare = tmp_path / "attestation.json"
+    bare.write_text(json.dumps(World().attestation))
+    offline = (
+        "present",
+        "--dir",
+        str(wallet_dir),
+        "--consignment",
+        UCR,
+        "--port",
+        "USLAX",
+        "--challenge",
+        CHALLENGE,
+        "--domain",
+        DOMAIN,
+        "--out",
+        str(tmp_path / "vp.json"),
+    )
+    err = refused(capsys, *offline, "--attestation", str(bare))
+    assert "not a scan attestation bundle" in err
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(World().bundle()))
+    err = refused(capsys, *offline, *(["--attestation", str(bundle)] * 8))
+    assert "at most 8" in err
+    assert not (tmp_path / "vp.json").exists()
 
 
 @pytest.mark.parametrize(
