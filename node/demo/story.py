@@ -264,21 +264,29 @@ class Story:
             1
         ]
         self.say(f"   US officer's client asks for a challenge for {CONSIGNMENT} at {US_PORT}")
+        # The exporter received the scan bundles from EU and carries them in the presentation.
+        files = []
+        for n, bundle in enumerate(self.bundles):
+            files.append(self.fed.root / f"scan-bundle-{n}.json")
+            files[-1].write_text(json.dumps(bundle), encoding="utf-8")
         vp = self.wallet.present(
             CONSIGNMENT,
             US_PORT,
             issued["challenge"],
             issued["domain"],
             self.fed.root / "presentation-uslax.json",
+            tuple(files),
         )
-        self.say("   the trader's wallet signs a presentation for it; it goes with the declaration")
+        self.say(
+            f"   the trader's wallet signs a presentation for it, carrying the {len(files)} "
+            "EU scans; it goes with the declaration"
+        )
         options = {k: issued[k] for k in ("challenge", "domain", "consignment", "port")}
+        # The officer wants each carried scan's checkpoint cosigned by one witness at least.
+        options["minWitnesses"] = 1
         self._last_request = {
             "declaration": _declaration(),
             "presentation": {"verifiablePresentation": vp, "options": options},
-            "attestations": [
-                {"bundle": bundle, "options": {"minWitnesses": 1}} for bundle in self.bundles
-            ],
         }
         assessment = self.us.call("POST", "/risk/assess", self._last_request)[1]
         decision = assessment["decision"]
@@ -292,12 +300,20 @@ class Story:
                 "   selected at random: the floor no benefit removes (rate "
                 f"{decision['randomSelection']['rate']})"
             )
-        ok = bool(benefits) and (decision["channel"] == "release" or drawn)
+        scans = assessment["evidence"]["scans"]
+        weighed = sum(1 for scan in scans if scan.get("verified"))
+        self.say(f"   the presented scans weighed as verified evidence: {weighed} of {len(scans)}")
+        ok = (
+            bool(benefits)
+            and (decision["channel"] == "release" or drawn)
+            and weighed == len(self.bundles)
+        )
         how = "selected at random" if drawn else f"score {decision['score']}"
         return Row(
             "risk decision",
             ok,
-            f"{decision['channel']} ({how}), benefits {', '.join(benefits)}",
+            f"{decision['channel']} ({how}), benefits {', '.join(benefits)}, "
+            f"{weighed} presented scans verified",
         )
 
     def replay(self) -> Row:

@@ -62,9 +62,19 @@ class Wallet:
         return credential
 
     def present(
-        self, consignment: str, port: str, challenge: str, domain: str, out: Path
+        self,
+        consignment: str,
+        port: str,
+        challenge: str,
+        domain: str,
+        out: Path,
+        attestations: tuple[Path, ...] = (),
     ) -> dict[str, Any]:
-        """Sign a presentation for one consignment at one port; return it."""
+        """Sign a presentation for one consignment at one port; return it.
+
+        ``attestations`` are scan attestation bundle files the presentation carries.
+        """
+        carried = [arg for path in attestations for arg in ("--attestation", str(path))]
         self._run(
             "present",
             "--consignment",
@@ -77,6 +87,7 @@ class Wallet:
             domain,
             "--out",
             str(out),
+            *carried,
         )
         vp: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         return vp
