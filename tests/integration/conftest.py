@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.wiring import NodeServices, init_node
-from nodehelpers import temporary_database
+from nodehelpers import close_services, temporary_database
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -75,7 +75,7 @@ def make_node(tmp_path: Path, database_url: str) -> Iterator[NodeFactory]:
 
     yield factory
     for services in made:
-        services.db.dispose()
+        close_services(services)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from node.wiring import NodeServices
+from nodehelpers import close_services
 from peersim import PeerNetworkSimulator, make_sim_node_at, pin
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -75,4 +76,4 @@ def eu_and_us(
     monkeypatch.setattr("node.wiring.RequestsFetcher", lambda **_: sim.fetcher())
     yield sim, eu, us
     for node in (eu, us):
-        node.services.db.dispose()
+        close_services(node.services)

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from node.wiring import NodeServices
+
 # An admin URL to the PostgreSQL server the tests use (each test gets its own database).
 PG_ADMIN_URL = os.environ.get(
     "TRUSTLANE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -34,6 +36,17 @@ def temporary_database(backend: str, directory: Path, name: str = "node.db") -> 
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+
+
+def close_services(services: NodeServices) -> None:
+    """Shut in-process node services down: background refetches first, then the database.
+
+    A refetch still running after ``db.dispose()`` would open a new connection that nothing
+    closes (a ResourceWarning in a later test).
+    """
+    services.refetch.stop()  # nothing new starts
+    services.refetch.drain(5.0)  # the fetches in flight end (bounded)
+    services.db.dispose()
 
 
 def aeo_subject(

@@ -17,7 +17,7 @@ from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.federation.fetcher import FetchError, FetchResponse, PeerHTTPError
 from node.wiring import NodeServices, build_services, init_node
-from nodehelpers import temporary_database
+from nodehelpers import close_services, temporary_database
 
 
 @dataclass
@@ -149,7 +149,7 @@ def pinned_pair(
             yield sim, eu, us
         finally:
             for node in (eu, us):
-                node.db.dispose()
+                close_services(node)
 
 
 def pin(a: NodeServices, b: NodeServices, name: str) -> None:

@@ -31,7 +31,7 @@ from node.app import create_app
 from node.services import issuance as issuance_module
 from node.services.tokens import create_token, revoke_token
 from node.wiring import NodeServices, init_node
-from nodehelpers import aeo_subject, temporary_database
+from nodehelpers import aeo_subject, close_services, temporary_database
 from openapi_check import assert_matches_component_response, assert_matches_openapi
 
 MAX_BYTES = 4096
@@ -908,7 +908,7 @@ def shared_node(
         try:
             yield services, token, backend
         finally:
-            services.db.dispose()
+            close_services(services)
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from credentials.signing import sign_credential
 from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.wiring import NodeServices, init_node
-from nodehelpers import aeo_subject, temporary_database
+from nodehelpers import aeo_subject, close_services, temporary_database
 
 V2 = "https://www.w3.org/ns/credentials/v2"
 BASE_URL = "http://127.0.0.1:18443"
@@ -100,7 +100,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node
             yield made[0], made[1]
         finally:
             for node in made:
-                node.services.db.dispose()
+                close_services(node.services)
 
 
 # -- generated values -----------------------------------------------------------------------

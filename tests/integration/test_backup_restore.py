@@ -24,7 +24,7 @@ import pytest
 from federation_config.loader import load
 from node.cli import main
 from node.wiring import build_services
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, close_services
 
 BASE_URL = "http://127.0.0.1:18997"
 
@@ -56,7 +56,7 @@ def _state(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]
             "current": (current.kid, current.key.public_key.multibase),
         }
     finally:
-        services.db.dispose()
+        close_services(services)
 
 
 def _make_node(data_dir: Path, work: Path, capsys: pytest.CaptureFixture[str]) -> list[Path]:

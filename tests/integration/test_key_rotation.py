@@ -28,7 +28,7 @@ from node.federation.scheduler import run_sync_once
 from node.services.tokens import create_token
 from node.storage import trust_repo
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject, temporary_database
+from nodehelpers import aeo_subject, close_services, temporary_database
 from openapi_check import assert_matches_openapi
 from peersim import Behaviour, PeerNetworkSimulator, SimFetcher, make_sim_node, pin
 from registry.events import FederationEvent, FederationEventType, build_signed_event
@@ -94,7 +94,7 @@ def _network(
     yield sim, eu, us, jp
     for node in (eu, us, jp):
         node.refetch.stop()
-        node.db.dispose()
+        close_services(node)
 
 
 class Interleaving(SimFetcher):

@@ -23,7 +23,7 @@ import trustme
 from federation_config.settings import NodeSettings
 from node.storage import status_repo
 from node.wiring import init_node
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, close_services
 from nodeproc import NodeProcess, is_listening, run_cli
 
 
@@ -341,7 +341,7 @@ def test_two_issuing_transactions_in_one_list_postgresql(
         assert not any(t.is_alive() for t in threads)
         assert not errors, [getattr(e, "__cause__", e) for e in errors]
     finally:
-        services.db.dispose()
+        close_services(services)
 
 
 def test_cli_missing_data_dir_is_one_line(tmp_path: Path) -> None:

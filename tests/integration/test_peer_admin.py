@@ -18,7 +18,7 @@ from node.cli.node_cmd import load_services
 from node.services.status import NotFoundError
 from node.storage import audit_repo
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, close_services
 from peersim import Behaviour, pin, pinned_pair, sign_agreement
 
 EU, US = 1011, 1012
@@ -44,7 +44,7 @@ def _dispose_cli_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(registry_cmd, "load_services", load)
     yield
     for services in made:
-        services.db.dispose()
+        close_services(services)
 
 
 def _cli(

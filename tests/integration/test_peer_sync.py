@@ -14,7 +14,7 @@ import pytest
 from credentials.errors import MalformedInputError
 from node.federation.scheduler import sync_agreements
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, close_services
 from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin, sign_agreement
 from registry.mra_recognition import aeo_recognition_facts, get_recognition_check
 
@@ -38,7 +38,7 @@ def net(tmp_path: Path) -> Any:
     sign_agreement(eu, jp)
     yield sim, eu, us, jp
     for node in (eu, us, jp):
-        node.db.dispose()
+        close_services(node)
 
 
 def _verify(node: NodeServices, vc: dict[str, Any]) -> Any:

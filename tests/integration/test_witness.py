@@ -20,7 +20,7 @@ import pytest
 from credentials.keys import PrivateKey
 from node.app import create_app
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject
+from nodehelpers import aeo_subject, close_services
 from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin
 from scan_attestation.checkpoint import Checkpoint, sign_checkpoint, verify_cosignature
 from scan_attestation.log_entry import log_origin, witness_name
@@ -42,7 +42,7 @@ def net(tmp_path: Path) -> Any:
         assert all(o.ok for o in node.sync.sync_all(now))
     yield sim, eu, us, jp
     for node in (eu, us, jp):
-        node.db.dispose()
+        close_services(node)
 
 
 def _issue(node: NodeServices, count: int = 1) -> None:
