@@ -59,7 +59,12 @@ def load_services(args: argparse.Namespace) -> NodeServices:
 def close_services() -> None:
     """Close the database pools of every node loaded by :func:`load_services`."""
     while _LOADED:
-        _LOADED.pop().db.dispose()
+        services = _LOADED.pop()
+        # Background work first: a push or refetch after dispose() would reopen the pool.
+        services.push.close()
+        services.refetch.stop()
+        services.refetch.drain(5.0)
+        services.db.dispose()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -98,12 +98,13 @@ class PushService:
         self._clock = clock
         self._nonces = SQLNonceStore(db, clock)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trustlane-push")
+        self._closed = False
 
     # -- sending -----------------------------------------------------------------------
 
     def on_status_change(self, change: StatusChange) -> None:
         """Listener for :class:`~node.services.status.StatusService`: push to every peer."""
-        if not self._settings.enabled:
+        if not self._settings.enabled or self._closed:
             return
         event = FederationEvent(
             type=FederationEventType.STATUS_LIST_UPDATED,
@@ -114,7 +115,10 @@ class PushService:
         )
         for peer in self._peers.peers():
             if peer.trusted:
-                self._pool.submit(self._send, peer.base_url, peer.ca_bundle, event)
+                try:
+                    self._pool.submit(self._send, peer.base_url, peer.ca_bundle, event)
+                except RuntimeError:  # closed meanwhile (shutdown): the pull still runs
+                    return
 
     def send_key_announcement(
         self, peer: PeerRecord, *, new_key: str, start: datetime, signer: SigningKey
@@ -169,7 +173,17 @@ class PushService:
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait (bounded) for queued pushes; used at shutdown and in tests."""
-        self._pool.submit(lambda: None).result(timeout=timeout)
+        if not self._closed:
+            self._pool.submit(lambda: None).result(timeout=timeout)
+
+    def close(self) -> None:
+        """Finish the pushes already handed to the pool and accept no more (for shutdown).
+
+        A push that ran after the database was disposed would open a connection nobody
+        closes; call this first.
+        """
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=False)
 
     def deliver_document(self, peer_did: str, document: JSONObject) -> bool:
         """Send an MRA document (or a termination notice) to a peer, signed; True if taken.

@@ -39,11 +39,12 @@ def temporary_database(backend: str, directory: Path, name: str = "node.db") -> 
 
 
 def close_services(services: NodeServices) -> None:
-    """Shut in-process node services down: background refetches first, then the database.
+    """Shut in-process node services down: pushes, then refetches, then the database.
 
-    A refetch still running after ``db.dispose()`` would open a new connection that nothing
-    closes (a ResourceWarning in a later test).
+    A push or refetch still running after ``db.dispose()`` would open a new connection that
+    nothing closes (a ResourceWarning in a later test).
     """
+    services.push.close()  # pushes in flight end (they may queue refetches)
     services.refetch.stop()  # nothing new starts
     services.refetch.drain(5.0)  # the fetches in flight end (bounded)
     services.db.dispose()

@@ -312,3 +312,29 @@ def test_a_lost_countersignature_is_pulled_by_the_sync_job(net: Any) -> None:
     sim.behaviour.pop(us.settings.base_url)
     sync_agreements(us.sync, us.agreements)
     assert us.agreements.get(agreement_id).state == "terminated"
+
+
+def test_a_closed_push_service_sends_nothing_and_never_raises(
+    net: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown order: pushes end first, and a status change afterwards pushes nothing (the
+    partners' scheduled pull still sees it), instead of raising or running after the
+    database is gone."""
+    _, eu, us, _ = net
+    sent: list[str] = []
+    monkeypatch.setattr(eu.push, "_send", lambda base_url, *_: sent.append(base_url))
+    first = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    second = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    eu.status.set_status(str(first["id"]), "revocation", True, now=datetime.now(UTC), actor="t")
+    eu.push.flush()
+    assert sorted(sent) == [f"http://127.0.0.1:{p}" for p in (US, JP)]  # open: both told
+    sent.clear()
+    eu.push.close()
+    eu.push.close()  # twice is fine
+    eu.push.flush()  # nothing queued, nothing raised
+    eu.status.set_status(str(second["id"]), "revocation", True, now=datetime.now(UTC), actor="t")
+    eu.push.flush()
+    assert sent == []  # closed: the change is committed and published, not pushed
+    # US learns it by its scheduled pull.
+    assert all(o.ok for o in us.sync.sync_all(datetime.now(UTC)))
+    assert _codes(_verify(us, second))["status"] == ("fail", "REVOKED")
