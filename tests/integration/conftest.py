@@ -74,8 +74,7 @@ def make_node(tmp_path: Path, database_url: str) -> Iterator[NodeFactory]:
         return services, token
 
     yield factory
-    for services in made:
-        close_services(services)
+    close_services(*made)
 
 
 @pytest.fixture

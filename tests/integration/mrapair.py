@@ -75,5 +75,4 @@ def eu_and_us(
     # The CLI builds its own services from the data directory; only its transport is simulated.
     monkeypatch.setattr("node.wiring.RequestsFetcher", lambda **_: sim.fetcher())
     yield sim, eu, us
-    for node in (eu, us):
-        close_services(node.services)
+    close_services(eu.services, us.services)

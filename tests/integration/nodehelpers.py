@@ -38,16 +38,22 @@ def temporary_database(backend: str, directory: Path, name: str = "node.db") -> 
         admin.dispose()
 
 
-def close_services(services: NodeServices) -> None:
-    """Shut in-process node services down: pushes, then refetches, then the database.
+def close_services(*nodes: NodeServices) -> None:
+    """Shut in-process nodes down: every node's pushes, then refetches, then databases.
 
     A push or refetch still running after ``db.dispose()`` would open a new connection that
-    nothing closes (a ResourceWarning in a later test).
+    nothing closes (a ResourceWarning in a later test). Nodes that talk to each other through
+    the simulator must be closed together: a partner's refetch still running reads this
+    node's database through this node's app.
     """
-    services.push.close()  # pushes in flight end (they may queue refetches)
-    services.refetch.stop()  # nothing new starts
-    services.refetch.drain(5.0)  # the fetches in flight end (bounded)
-    services.db.dispose()
+    for services in nodes:
+        services.push.close()  # pushes in flight end (they may queue refetches)
+    for services in nodes:
+        services.refetch.stop()  # nothing new starts
+    for services in nodes:
+        services.refetch.drain(5.0)  # the fetches in flight end (bounded)
+    for services in nodes:
+        services.db.dispose()
 
 
 def aeo_subject(

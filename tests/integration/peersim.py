@@ -148,8 +148,7 @@ def pinned_pair(
         try:
             yield sim, eu, us
         finally:
-            for node in (eu, us):
-                close_services(node)
+            close_services(eu, us)
 
 
 def pin(a: NodeServices, b: NodeServices, name: str) -> None:

@@ -99,8 +99,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node
         try:
             yield made[0], made[1]
         finally:
-            for node in made:
-                close_services(node.services)
+            close_services(*(node.services for node in made))
 
 
 # -- generated values -----------------------------------------------------------------------

@@ -92,9 +92,7 @@ def _network(
     _recognise(eu, us)
     _recognise(eu, jp)
     yield sim, eu, us, jp
-    for node in (eu, us, jp):
-        node.refetch.stop()
-        close_services(node)
+    close_services(eu, us, jp)
 
 
 class Interleaving(SimFetcher):

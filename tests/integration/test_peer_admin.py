@@ -43,8 +43,7 @@ def _dispose_cli_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(registry_cmd, "load_services", load)
     yield
-    for services in made:
-        close_services(services)
+    close_services(*made)
 
 
 def _cli(

@@ -37,8 +37,7 @@ def net(tmp_path: Path) -> Any:
     sign_agreement(eu, us)
     sign_agreement(eu, jp)
     yield sim, eu, us, jp
-    for node in (eu, us, jp):
-        close_services(node)
+    close_services(eu, us, jp)
 
 
 def _verify(node: NodeServices, vc: dict[str, Any]) -> Any:

@@ -41,8 +41,7 @@ def net(tmp_path: Path) -> Any:
     for node in (eu, us, jp):
         assert all(o.ok for o in node.sync.sync_all(now))
     yield sim, eu, us, jp
-    for node in (eu, us, jp):
-        close_services(node)
+    close_services(eu, us, jp)
 
 
 def _issue(node: NodeServices, count: int = 1) -> None:
