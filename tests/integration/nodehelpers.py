@@ -9,8 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+import node.storage
+from node.storage.db import Database
 from node.wiring import NodeServices
 
 # An admin URL to the PostgreSQL server the tests use (each test gets its own database).
@@ -36,6 +40,20 @@ def temporary_database(backend: str, directory: Path, name: str = "node.db") -> 
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+
+
+MIGRATIONS = Path(node.storage.__file__).parent / "migrations"
+
+
+def run_alembic(db: Database, action: str, revision: str) -> None:
+    """Run ``alembic ACTION REVISION`` (``upgrade``/``downgrade``) on ``db``, committed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.connect() as conn:
+        conn.execution_options(trustlane_write=True)
+        config.attributes["connection"] = conn
+        getattr(command, action)(config, revision)
+        conn.commit()
 
 
 def close_services(*nodes: NodeServices) -> None:

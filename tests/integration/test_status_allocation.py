@@ -24,12 +24,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import delete, event, func, select, update
 from status_worker import allocate
 
-import node.storage
 from node.storage import status_repo
 from node.storage.db import Database
 from node.storage.schema import (
@@ -38,11 +35,10 @@ from node.storage.schema import (
     status_list_versions,
     status_lists,
 )
-from nodehelpers import temporary_database
+from nodehelpers import run_alembic, temporary_database
 from nodeproc import sanitized_env
 
 WORKER = Path(__file__).with_name("status_worker.py")
-MIGRATIONS = Path(node.storage.__file__).parent / "migrations"
 PURPOSES = ("revocation", "suspension")
 SMALL = 16  # a list of 16 entries is full at 8
 REPLY_TIMEOUT = 60.0
@@ -374,20 +370,10 @@ def test_a_writer_committing_between_any_two_statements_of_another_postgresql(
 # -- migration 0005 -----------------------------------------------------------------------------
 
 
-def _alembic(db: Database, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.connect() as conn:
-        conn.execution_options(trustlane_write=True)
-        config.attributes["connection"] = conn
-        getattr(command, action)(config, revision)
-        conn.commit()
-
-
 def test_migration_points_the_heads_at_the_newest_existing_lists(database_url: str) -> None:
     db = Database(database_url)
     try:
-        _alembic(db, "upgrade", "0004")
+        run_alembic(db, "upgrade", "0004")
         now = datetime.now(UTC)
         with db.write() as conn:
             for list_id, purpose in (
@@ -401,17 +387,17 @@ def test_migration_points_the_heads_at_the_newest_existing_lists(database_url: s
                         id=list_id, purpose=purpose, size=SMALL, created_at=now, latest_version=0
                     )
                 )
-        _alembic(db, "upgrade", "head")
+        run_alembic(db, "upgrade", "head")
         assert _heads(db) == {
             "revocation": ("revocation-10", 10),
             "suspension": ("suspension-1", 1),
         }
         # The open list keeps filling; the next one continues the numbering.
         assert _allocate(db, "revocation", "urn:example:1", SMALL) == ("revocation-10", True)
-        _alembic(db, "downgrade", "0004")
+        run_alembic(db, "downgrade", "0004")
         with db.read() as conn:
             assert conn.execute(select(func.count()).select_from(status_lists)).scalar_one() == 4
-        _alembic(db, "upgrade", "head")
+        run_alembic(db, "upgrade", "head")
         assert _heads(db)["revocation"] == ("revocation-10", 10)
     finally:
         db.dispose()

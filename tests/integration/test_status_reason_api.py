@@ -17,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from console_client import BASE, ORIGIN, logged_in, submit, token_with
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
 
-import node.storage
 from node.cli import main as cli_main
 from node.services.status import SUSPENSION_REASONS
 from node.services.tokens import create_token
@@ -32,7 +29,7 @@ from node.storage import status_repo
 from node.storage.db import Database
 from node.storage.schema import status_entries, status_lists, sync_health
 from node.wiring import NodeServices
-from nodehelpers import aeo_subject, temporary_database
+from nodehelpers import aeo_subject, run_alembic, temporary_database
 from openapi_check import assert_matches_openapi
 from peersim import pinned_pair, sign_agreement
 from registry.status_list import MIN_ENTRIES, BitstringStatusList, StatusListEntry
@@ -488,25 +485,13 @@ def test_cli_suspends_with_a_reason_and_lifts(
 
 # -- migration 0015 ---------------------------------------------------------------------
 
-MIGRATIONS = Path(node.storage.__file__).parent / "migrations"
-
-
-def _alembic(db: Database, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.connect() as conn:
-        conn.execution_options(trustlane_write=True)
-        config.attributes["connection"] = conn
-        getattr(command, action)(config, revision)
-        conn.commit()
-
 
 def test_migration_0015_keeps_old_bits_and_refuses_to_drop_two_bit_lists(
     database_url: str,
 ) -> None:
     db = Database(database_url)
     try:
-        _alembic(db, "upgrade", "0014")
+        run_alembic(db, "upgrade", "0014")
         now = datetime.now(UTC)
         long_resource = "status_list:https://customs.example.org/status-lists/suspension-1"
         with db.write() as conn:
@@ -525,7 +510,7 @@ def test_migration_0015_keeps_old_bits_and_refuses_to_drop_two_bit_lists(
                     ),
                     {"idx": idx, "cid": f"urn:example:{idx}", "value": value, "now": now},
                 )
-        _alembic(db, "upgrade", "head")
+        run_alembic(db, "upgrade", "head")
         with db.read() as conn:
             entries = {
                 e.credential_id: (e.value, e.status_value, e.status_size)
@@ -541,8 +526,8 @@ def test_migration_0015_keeps_old_bits_and_refuses_to_drop_two_bit_lists(
                 )
             )
         # Back to 0014 while only 1-bit lists exist: fine (the long resource is dropped).
-        _alembic(db, "downgrade", "0014")
-        _alembic(db, "upgrade", "head")
+        run_alembic(db, "downgrade", "0014")
+        run_alembic(db, "upgrade", "head")
         with db.write() as conn:
             status_repo.allocate_index(
                 conn,
@@ -554,7 +539,7 @@ def test_migration_0015_keeps_old_bits_and_refuses_to_drop_two_bit_lists(
                 stem="suspensionreason",
             )
         with pytest.raises(RuntimeError, match="more than one bit"):
-            _alembic(db, "downgrade", "0014")
+            run_alembic(db, "downgrade", "0014")
     finally:
         db.dispose()
 
@@ -570,7 +555,7 @@ def test_two_replicas_share_the_two_bit_lists_postgresql(tmp_path: Path) -> None
     """
     with temporary_database("postgresql", tmp_path) as url:
         setup = Database(url)
-        _alembic(setup, "upgrade", "head")
+        run_alembic(setup, "upgrade", "head")
         setup.dispose()
         databases = [Database(url) for _ in range(2)]
         start = threading.Barrier(2)
