@@ -101,11 +101,17 @@ class VerificationResult:
 
     checks: tuple[Check, ...]
     warnings: tuple[str, ...] = field(default=())
+    _verified: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Read several times per request on the verify path: decided once (checks is a tuple).
+        verified = bool(self.checks) and all(c.status is CheckStatus.PASS for c in self.checks)
+        object.__setattr__(self, "_verified", verified)
 
     @property
     def verified(self) -> bool:
         """True only if at least one check ran and every check passed."""
-        return bool(self.checks) and all(c.status is CheckStatus.PASS for c in self.checks)
+        return self._verified
 
     @property
     def errors(self) -> tuple[ResultError, ...]:

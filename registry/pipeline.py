@@ -177,6 +177,8 @@ def prepare_for_snapshot(document: JSONObject) -> PreparedForSnapshot:
 
 
 def _not_run(name: str, result: VerificationResult) -> Check | None:
+    if result.verified:
+        return None  # every check passed, the gates too
     for gate in _GATES:
         check = result.check(gate)
         if check is not None and check.status is not CheckStatus.PASS:
@@ -269,7 +271,38 @@ def _status_check(
             prepared = e
     if isinstance(prepared, MalformedInputError):
         return Check.failed("status", prepared.code, prepared.message)
-    entries = prepared
+    entries = tuple(prepared)
+    # The answer depends on the time only through each held list's validity period and the
+    # moment it goes stale; between those instants it is kept for this snapshot.
+    key = (issuer, historical, entries)
+    kept = snapshot.status_memo.get(key, reference)
+    if kept is not None:
+        check, urls = kept
+        refetch.update(urls)
+        return check
+    wanted: set[str] = set()
+    check = _entries_check(entries, issuer, snapshot, reference, historical, wanted)
+    max_age = snapshot.limits.status_max_age
+    instants: list[datetime | None] = []
+    for entry in entries:
+        held = snapshot.status_lists.get(entry.status_list_credential)
+        if held is not None:
+            instants += (held.info.valid_from, held.info.valid_until)
+            if held.checked_at is not None:
+                instants.append(held.checked_at + max_age)
+    snapshot.status_memo.put(key, reference, instants, (check, frozenset(wanted)))
+    refetch.update(wanted)
+    return check
+
+
+def _entries_check(
+    entries: Sequence[StatusListEntry],
+    issuer: str | None,
+    snapshot: TrustSnapshot,
+    reference: datetime,
+    historical: bool,
+    refetch: set[str],
+) -> Check:
     peer = snapshot.peers.get(issuer) if issuer is not None else None
     if peer is not None:
         purposes = {e.status_purpose for e in entries}
@@ -320,6 +353,12 @@ def _recognition(
             None,
         )
     facts = prepared
+    # In force or not is the only thing that depends on the time: kept between the counted
+    # agreements' starts, ends and terminations, for this snapshot.
+    key = (issuer, facts)
+    kept = snapshot.recognition_memo.get(key, reference)
+    if kept is not None:
+        return kept
     counted = [a for a in snapshot.agreements if a.counts]
     outcome = get_recognition_check(
         [a.mra for a in counted],
@@ -333,7 +372,14 @@ def _recognition(
         },
         **facts._asdict(),
     )
-    return outcome.check, outcome.benefits, outcome.agreement_id
+    answer = (outcome.check, outcome.benefits, outcome.agreement_id)
+    instants = [
+        t
+        for a in counted
+        for t in (a.mra.effective_from, a.mra.effective_until, a.termination_effective)
+    ]
+    snapshot.recognition_memo.put(key, reference, instants, answer)
+    return answer
 
 
 def verify_with_snapshot(

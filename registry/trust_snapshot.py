@@ -34,8 +34,10 @@ from credentials.data_integrity import DIDKeyResolver, ResolvedVerificationMetho
 from credentials.datetimes import format_datetime
 from credentials.errors import UnresolvableVerificationMethodError, VerificationError
 from credentials.keys import PublicKey
+from credentials.result import Check
 from registry.mra import MutualRecognitionAgreement
 from registry.status_list import StatusListCredentialInfo
+from registry.window_memo import WindowMemo
 
 __all__ = [
     "AgreementState",
@@ -195,6 +197,10 @@ class TrustSnapshot:
         status_lists: Status list versions by URL (own and peers').
         limits: Freshness limits.
         generation: The database generation it was built at.
+        status_memo: Status checks already answered against this snapshot, each for the
+            interval in which its answer cannot change (:mod:`registry.window_memo`); a
+            new snapshot starts empty.
+        recognition_memo: The same for recognition checks.
 
     """
 
@@ -209,6 +215,12 @@ class TrustSnapshot:
     _own_by_multibase: Mapping[str, KeyState] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    status_memo: WindowMemo[tuple[Check, frozenset[str]]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    recognition_memo: WindowMemo[tuple[Check, frozenset[str], str | None]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         for name in ("own_keys", "peers", "status_lists"):
@@ -218,6 +230,8 @@ class TrustSnapshot:
             "_own_by_multibase",
             MappingProxyType({k.multibase: k for k in self.own_keys.values()}),
         )
+        object.__setattr__(self, "status_memo", WindowMemo())
+        object.__setattr__(self, "recognition_memo", WindowMemo())
 
     @property
     def own_status_list_prefix(self) -> str:
