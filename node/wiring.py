@@ -196,6 +196,8 @@ def build_services(
         refetch=refetch.request,
         signature_cache=signatures,
         attestations=AttestationVerifier(trust=trust, verification=verification),
+        # One per worker: credentials inside presentations, by their parsed value.
+        prepared_cache=PreparedCache(),
     )
     log = TransparencyLog(db=db, identity=identity)
     devices = DeviceService(

@@ -41,14 +41,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from credentials.data_integrity import DIDKeyResolver, get_proof_outcomes, proofs_of
 from credentials.errors import MalformedInputError
 from credentials.model import VerifiablePresentation
+from credentials.prepared import PreparedCache
 from credentials.result import Check, CheckStatus, VerificationResult
 from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from credentials.verification import proof_check
-from registry.pipeline import TrustedVerification, verify_with_snapshot
+from registry.pipeline import (
+    PreparedForSnapshot,
+    TrustedVerification,
+    prepare_for_snapshot,
+    verify_with_snapshot,
+)
 from registry.presentation_scans import (
     AttestationResult,
     ConsignmentFacts,
@@ -317,15 +325,46 @@ def _holder(vp: VerifiablePresentation, signer: str | None) -> tuple[Check, tupl
     )
 
 
+def _value_bytes(document: JSONObject) -> bytes | None:
+    """The parsed credential written out as it is: member order kept, 1 and 1.0 distinct.
+
+    Equal bytes mean an equal parsed value, of which the static phase is a pure function;
+    None when orjson cannot write it (an integer beyond 64 bits, a lone surrogate), and the
+    credential is then prepared without the cache.
+    """
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _prepared(
+    document: JSONObject, cache: PreparedCache[PreparedForSnapshot] | None
+) -> PreparedForSnapshot | None:
+    if cache is None:
+        return None
+    data = _value_bytes(document)
+    if data is None:
+        return None
+    return cache.get_or_prepare(data, lambda _: prepare_for_snapshot(document))
+
+
 def _credential(
     document: JSONObject,
     holder: Check,
     snapshot: TrustSnapshot,
     now: datetime,
     signature_cache: SignatureCache | None,
+    prepared_cache: PreparedCache[PreparedForSnapshot] | None,
 ) -> tuple[TrustedVerification, frozenset[str]]:
     """Step 4: one credential's own result (benefits withheld) and what it would grant."""
-    outcome = verify_with_snapshot(document, snapshot, now=now, signature_cache=signature_cache)
+    outcome = verify_with_snapshot(
+        document,
+        snapshot,
+        now=now,
+        signature_cache=signature_cache,
+        prepared=_prepared(document, prepared_cache),
+    )
     result = outcome.result.with_checks(holder)
     verified = result.verified
     withheld = TrustedVerification(
@@ -344,6 +383,7 @@ def verify_presentation_with_snapshot(
     challenge: str,
     domain: str,
     signature_cache: SignatureCache | None = None,
+    prepared_cache: PreparedCache[PreparedForSnapshot] | None = None,
 ) -> PresentationVerification:
     """Verify a presentation and every credential in it (module steps 1-4); never raises.
 
@@ -356,6 +396,10 @@ def verify_presentation_with_snapshot(
         signature_cache: Ed25519 checks of the credentials' proofs that passed before
             (:mod:`credentials.signature_cache`). The holder's proof never uses it: it signs
             a fresh challenge, so it would never be seen again.
+        prepared_cache: The static phase of credentials seen before, by their parsed value
+            (:func:`registry.pipeline.prepare_for_snapshot`; keys, time, status and
+            recognition are checked every time). The presentation itself is new each time
+            (a fresh challenge) and is never kept.
 
     Returns:
         The presentation's checks and one result per credential. Nothing is granted yet:
@@ -375,7 +419,7 @@ def verify_presentation_with_snapshot(
     holder, per_credential = _holder(vp, signer)
     checks.append(holder)
     results = [
-        _credential(credential, check, snapshot, now, signature_cache)
+        _credential(credential, check, snapshot, now, signature_cache, prepared_cache)
         for credential, check in zip(vp.credentials, per_credential, strict=True)
     ]
     presentation = VerificationResult(tuple(checks))

@@ -20,6 +20,12 @@ Then each scan attestation bundle the presentation carries is checked by the sam
 and never grants or removes a benefit.
 
 Status lists the credentials name and this node lacks are queued for a background fetch.
+
+With a :class:`~credentials.prepared.PreparedCache`, what a credential inside decides by
+itself (its data model and JSON-LD checks, its proofs' static steps, the bytes they sign, its
+status entries and recognition facts) is kept per parsed credential: a trader presents the
+same credentials many times, each time inside a new presentation. Keys, time, status and
+recognition are checked every time.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from credentials.prepared import PreparedCache
 from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject
 from node.services.attestations import AttestationVerifier
 from node.services.challenges import ChallengeService
 from node.services.trust import TrustSnapshotSource
 from registry.challenges import challenge_check
+from registry.pipeline import PreparedForSnapshot
 from registry.presentation import PresentationVerification, verify_presentation_with_snapshot
 from registry.presentation_scans import AttestationResult, ConsignmentFacts, attestation_result
 
@@ -50,6 +58,8 @@ class PresentationService:
             checks every signature.
         attestations: Checks the scan attestation bundles a presentation carries; None
             reports each as not checked (it then never verifies).
+        prepared_cache: Credentials inside presentations already prepared, by their parsed
+            value; None prepares every one.
 
     """
 
@@ -61,12 +71,14 @@ class PresentationService:
         refetch: Callable[[Iterable[str]], object] | None = None,
         signature_cache: SignatureCache | None = None,
         attestations: AttestationVerifier | None = None,
+        prepared_cache: PreparedCache[PreparedForSnapshot] | None = None,
     ) -> None:
         self._trust = trust
         self._challenges = challenges
         self._refetch = refetch
         self._signatures = signature_cache
         self._attestations = attestations
+        self._prepared = prepared_cache
 
     @property
     def domain(self) -> str:
@@ -110,6 +122,7 @@ class PresentationService:
             challenge=challenge,
             domain=self.domain,
             signature_cache=self._signatures,
+            prepared_cache=self._prepared,
         )
         settle = self._challenges.redeem if outcome.presentation.verified else self._challenges.look
         state, found = settle(challenge, consignment=consignment, port=port, now=now)

@@ -11,15 +11,21 @@ presentation.
 from __future__ import annotations
 
 import copy
+import json
 from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_pipeline import NOW, US_BASE
+from test_pipeline import NOW, US_BASE, snapshot
 from test_presentation import CHALLENGE, HOLDER, SPENT, aeo, unsigned_vp, verify
 
+from credentials.prepared import PreparedCache
+from credentials.signature_cache import SignatureCache
 from credentials.signing import sign_presentation
+from credentials.strict_json import loads_object
+from registry.pipeline import PreparedForSnapshot
+from registry.presentation import verify_presentation_with_snapshot
 
 Path = tuple[str | int, ...]
 
@@ -97,3 +103,40 @@ def test_any_one_change_fails(path: Path) -> None:
     )
     assert not spent.verified, path
     assert spent.benefits == frozenset() or not outcome.presentation.verified, path
+
+
+# One snapshot, signature cache and prepared-credential cache shared by every example, as a
+# node worker shares them between requests: warmed with the unchanged presentation.
+SNAPSHOT = snapshot()
+SIGNATURES = SignatureCache()
+PREPARED: PreparedCache[PreparedForSnapshot] = PreparedCache()
+
+
+def _cached(document: dict[str, Any]) -> dict[str, Any]:
+    outcome = verify_presentation_with_snapshot(
+        # Parsed from bytes like a request body: the cache must not depend on the objects.
+        loads_object(json.dumps(document).encode()),
+        SNAPSHOT,
+        now=NOW,
+        challenge=CHALLENGE,
+        domain=US_BASE,
+        signature_cache=SIGNATURES,
+        prepared_cache=PREPARED,
+    )
+    return outcome.with_challenge(SPENT).to_dict()
+
+
+def test_the_caches_fill_and_hit_for_the_unchanged_presentation() -> None:
+    first = _cached(VP)
+    hits = PREPARED.hits
+    assert _cached(VP) == first and first["verified"] is True
+    assert PREPARED.hits == hits + 2  # both credentials inside, prepared once
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PATHS))
+def test_any_one_change_gets_the_same_answer_with_warm_caches(path: Path) -> None:
+    _cached(VP)  # the unchanged presentation's credentials are held
+    changed = _mutate(VP, path)
+    fresh = verify(copy.deepcopy(changed)).with_challenge(SPENT).to_dict()
+    assert _cached(changed) == fresh, path
