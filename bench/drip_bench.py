@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.http_bench import SUBJECT, _client, _free_port, init_bench_node, issue_one, serving
+from bench.report import record
 from credentials.aeo import build_aeo_credential
 from credentials.keys import PrivateKey
 from credentials.signing import sign_credential
@@ -196,6 +197,17 @@ def _report(
     clients: int,
 ) -> list[str]:
     ratios = [d / q for d, q in zip(dripping, quiet, strict=True)]
+    section = "verify while a partner drips"
+    record(section, "verify own credential, partner quiet", quiet, unit="req/s")
+    record(
+        section,
+        "verify own credential, partner dripping",
+        dripping,
+        unit="req/s",
+        reference=quiet,
+        reference_name="verify own credential, partner quiet",
+        goal=">= 0.90 x partner quiet (issue 8)",
+    )
     return [
         "## Verify while a partner drips (gunicorn, SQLite, loopback)",
         "",

@@ -29,6 +29,7 @@ from typing import Any
 import nacl.pwhash
 from flask.testing import FlaskClient
 
+from bench import report
 from credentials.keys import PrivateKey
 from credentials.model import VC_V2_CONTEXT
 from credentials.signing import sign_presentation
@@ -290,6 +291,9 @@ def run(*, count: int = 500) -> list[str]:
             us.db.dispose()
     total = sum(times)
     p50, p99 = statistics.median(times), _percentile(times, 0.99)
+    section = "risk assessment over the API"
+    report.record(section, "POST /risk/assess, one at a time", [count / total], unit="req/s")
+    report.record(section, "POST /risk/assess, p50 and p99", [p50 * 1e3, p99 * 1e3], unit="ms")
     return [
         "## Risk assessment over the API (`POST /risk/assess`, in process)",
         "",

@@ -59,6 +59,8 @@ from bench import (
     risk_http_bench,
     wrk_bench,
 )
+from bench.report import FIGURES as JSON_FIGURES
+from bench.report import RAW, record
 from credentials.aeo import AEO_CONTEXT_URL
 from credentials.data_integrity import DIDKeyResolver
 from credentials.keys import PrivateKey, b58decode
@@ -74,7 +76,6 @@ from credentials.verification import (
 from registry.pipeline import PreparedForSnapshot, prepare_for_snapshot, verify_with_snapshot
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-RAW = "raw libsodium Ed25519 verify (64-byte message)"
 RE_VERIFY = "re-verify, same compact bytes (prepared form and signature cached)"
 RE_VERIFY_PARSED = "re-verify, compact JSON parsed and prepared again, signature cached"
 NODE_FULL = "node pipeline verify, partner's credential (status, recognition)"
@@ -87,7 +88,6 @@ RE_VERIFY_RUNS = (
     "lookup (SHA-256 of key, signature and the exact hashed bytes); issuer binding; "
     "validity period at now"
 )
-JSON_FIGURES: list[dict[str, Any]] = []
 #: How long each part of the run took (seconds of wall time), for the JSON report.
 SECTION_SECONDS: dict[str, float] = {}
 T = TypeVar("T")
@@ -231,52 +231,6 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def record(
-    section: str,
-    name: str,
-    per_round: list[float],
-    *,
-    unit: str = "ops/s",
-    reference: list[float] | None = None,
-    reference_name: str = RAW,
-    goal: str | None = None,
-    figures: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Add one figure to the JSON report (``figures``, default :data:`JSON_FIGURES`).
-
-    Args:
-        section: The report section it belongs to.
-        name: The figure's name, as in the markdown table.
-        per_round: The value measured in each round.
-        unit: What the values count.
-        reference: The reference figure's value in the same rounds (for the ratio).
-        reference_name: What the reference is.
-        goal: The goal stated for this figure, if any.
-        figures: Where to add it.
-
-    Returns:
-        The entry added.
-
-    """
-    entry: dict[str, Any] = {
-        "section": section,
-        "name": name,
-        "unit": unit,
-        "per_round": [round(v, 3) for v in per_round],
-        "median": round(statistics.median(per_round), 3) if per_round else None,
-        "best": round(max(per_round), 3) if per_round else None,
-    }
-    if reference is not None and per_round:
-        ratios = [v / r for v, r in zip(per_round, reference, strict=True)]
-        entry["ratio_to"] = reference_name
-        entry["ratio_per_round"] = [round(r, 4) for r in ratios]
-        entry["ratio_median"] = round(statistics.median(ratios), 4)
-    if goal is not None:
-        entry["goal"] = goal
-    (JSON_FIGURES if figures is None else figures).append(entry)
-    return entry
 
 
 def write_json(path: Path, args: argparse.Namespace, load_start: tuple[float, ...]) -> None:
