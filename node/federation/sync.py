@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from sqlalchemy import Connection
+
 from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.strict_json import JSONObject, loads_object
 from credentials.verification import get_credential_verification_result
@@ -47,6 +49,26 @@ class SyncOutcome:
     resource: str
     ok: bool
     detail: str
+
+
+def _still_the_peer(conn: Connection, peer: PeerRecord) -> bool:
+    """Whether ``peer`` is still this node's peer, as it was read (locks its row)."""
+    locked = repo.get_peer(conn, peer.did, for_update=True)
+    return (
+        locked is not None
+        and locked.added_at == peer.added_at
+        and locked.base_url == peer.base_url
+        and locked.pinned_keys == peer.pinned_keys
+    )
+
+
+def _removed_meanwhile(peer: PeerRecord, resource: str) -> SyncOutcome:
+    return SyncOutcome(
+        peer.did,
+        resource,
+        False,
+        "the peer was removed (or removed and added again) while this was fetched; nothing stored",
+    )
 
 
 class PeerSync:
@@ -198,6 +220,8 @@ class PeerSync:
             )
             if response.status == 304 and current is not None:
                 with self._db.write() as conn:
+                    if not _still_the_peer(conn, peer):
+                        return _removed_meanwhile(peer, resource)
                     repo.confirm_status_list(conn, url, current.valid_from, now)
                     repo.record_success(conn, peer.did, resource, now)
                 return SyncOutcome(peer.did, resource, True, "not modified")
@@ -222,6 +246,10 @@ class PeerSync:
                 )
             text = serialize_document(document)
             with self._db.write() as conn:
+                # The list was verified against the peer as it was when the fetch began; a
+                # peer removed since (or removed and added again) gets nothing stored.
+                if not _still_the_peer(conn, peer):
+                    return _removed_meanwhile(peer, resource)
                 latest = repo.current_status_list(conn, url)
                 if latest is not None and info.valid_from < latest.valid_from:
                     raise MalformedInputError(

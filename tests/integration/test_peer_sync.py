@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from credentials.errors import MalformedInputError
+from node.federation import sync as sync_module
 from node.federation.scheduler import sync_agreements
+from node.storage import federation_repo
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject, close_services
 from peersim import Behaviour, PeerNetworkSimulator, make_sim_node, pin, sign_agreement
@@ -337,3 +339,42 @@ def test_a_closed_push_service_sends_nothing_and_never_raises(
     # US learns it by its scheduled pull.
     assert all(o.ok for o in us.sync.sync_all(datetime.now(UTC)))
     assert _codes(_verify(us, second))["status"] == ("fail", "REVOKED")
+
+
+@pytest.mark.parametrize("add_again", [False, True], ids=["removed", "removed-and-added-again"])
+def test_a_list_fetched_while_its_peer_was_removed_is_not_stored(
+    net: Any, add_again: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The peer was removed (say, distrusted) after its list was fetched and verified, before
+    # it was stored: it is not stored, neither for the removed peer nor for a peer added again
+    # under the same DID since, and the sync reports it instead of raising.
+    _, eu, us, _ = net
+    vc = eu.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
+    url = vc["credentialStatus"][0]["statusListCredential"]
+    us.refetch.stop()
+    peer = next(p for p in us.peers.peers() if p.did == eu.identity.did)
+    real = sync_module.serialize_document
+
+    def removed_meanwhile(document: Any) -> str:
+        now = datetime.now(UTC)
+        us.peers.remove(peer.name, force=True, configured=(), now=now, actor="t")
+        if add_again:
+            us.peers.add_peer(
+                name=peer.name,
+                did=peer.did,
+                base_url=peer.base_url,
+                pinned_keys=peer.pinned_keys,
+                ca_bundle=peer.ca_bundle,
+                now=now + timedelta(seconds=1),
+                actor="t",
+            )
+        return real(document)
+
+    monkeypatch.setattr(sync_module, "serialize_document", removed_meanwhile)
+    outcome = us.sync.sync_status_list(url, datetime.now(UTC))
+    assert not outcome.ok and "removed" in outcome.detail, outcome
+    with us.db.read() as conn:
+        assert federation_repo.current_status_list(conn, url) is None
+        assert federation_repo.status_list_urls(conn, eu.identity.did) == []
+    present = [p.did for p in us.peers.peers()]
+    assert (eu.identity.did in present) is add_again
