@@ -7,8 +7,8 @@ canonical JSON), so a stored decision can be recomputed and compared by an audit
 
 Every :class:`Reason` has a stable :class:`ReasonCode`, a sentence for the officer, and the
 evidence it rests on, written as references: ``declaration:/containers/0``,
-``credential:<id>``, ``scan:<id>``, ``watch-list:EORI:DE123``, ``policy:thresholds.physical``
-or ``selection:hmac-sha256``.
+``credential:<id>``, ``agreement:<id>``, ``scan:<id>``, ``watch-list:EORI:DE123``,
+``policy:thresholds.physical`` or ``selection:hmac-sha256``.
 
 Pure: no I/O, no clock.
 """

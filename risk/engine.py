@@ -292,7 +292,13 @@ class _Assessment:
             else:
                 for code in sorted(cred.benefits):
                     if code in self.policy.benefits:
-                        granted.setdefault(code, []).append(ref)
+                        refs = granted.setdefault(code, [])
+                        refs.append(ref)
+                        # The agreement that grants the code, named once beside its credentials.
+                        if cred.agreement is not None:
+                            agreement = f"agreement:{cred.agreement}"
+                            if agreement not in refs:
+                                refs.append(agreement)
                     else:
                         self.note(
                             _BENEFIT_NOT_IN_POLICY,

@@ -136,6 +136,9 @@ class CredentialEvidence:
         benefits: The benefit codes the recognising MRA grants (``reduced-examination``...).
         programme: The AEO programme (``EU-AEO``, ``CTPAT``...), for the explanation only.
         level: The level within the programme, for the explanation only.
+        agreement: The id of the MRA that recognised it and grants ``benefits`` (named
+            in the reasons that rest on it); None for this administration's own credentials
+            and whenever nothing was granted.
 
     Raises:
         MalformedEvidenceError: A value has the wrong type.
@@ -150,10 +153,13 @@ class CredentialEvidence:
     benefits: frozenset[str] = frozenset()
     programme: str | None = None
     level: str | None = None
+    agreement: str | None = None
 
     def __post_init__(self) -> None:
         _text(self.credential_id, "credentialId")
         _text(self.issuer, "issuer")
+        if self.agreement is not None:
+            _text(self.agreement, "agreement")
         _bool(self.verified, "verified")
         _bool(self.recognised, "recognised")
         if not isinstance(self.status, CredentialStatus):
@@ -187,6 +193,9 @@ class CredentialEvidence:
             if value.get("programme") is None
             else _text(value["programme"], "programme"),
             level=None if value.get("level") is None else _text(value["level"], "level"),
+            agreement=None
+            if value.get("agreement") is None
+            else _text(value["agreement"], "agreement"),
         )
 
     def to_dict(self) -> JSONObject:
@@ -206,6 +215,8 @@ class CredentialEvidence:
             out["programme"] = self.programme
         if self.level is not None:
             out["level"] = self.level
+        if self.agreement is not None:
+            out["agreement"] = self.agreement
         return out
 
 

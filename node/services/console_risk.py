@@ -107,8 +107,8 @@ class EvidenceLine:
 
     Attributes:
         ref: The reference as stored (``credential:<id>``, ``declaration:/containers/0``...).
-        kind: ``declaration``, ``credential``, ``scan``, ``watch-list``, ``policy``,
-            ``selection`` or ``other``.
+        kind: ``declaration``, ``credential``, ``agreement``, ``scan``, ``watch-list``,
+            ``policy``, ``selection`` or ``other``.
         text: What that evidence says.
     """
 
@@ -237,10 +237,21 @@ class _Resolver:
                 f"{'verified' if _yes(cred.get('verified')) else 'did not verify'}, status "
                 f"{_text(cred.get('status'), 'unknown')}, "
                 + (
-                    "recognised under an MRA in force"
+                    (
+                        f"recognised under agreement {_text(cred.get('agreement'))}"
+                        if cred.get("agreement")
+                        else "recognised under an MRA in force"
+                    )
                     if _yes(cred.get("recognised"))
                     else "not recognised by any MRA in force"
                 ),
+            )
+        if kind == "agreement":
+            return EvidenceLine(
+                ref,
+                kind,
+                f"mutual recognition agreement {rest}, in force at the decision, which grants "
+                "this benefit for the credentials named beside it",
             )
         if kind == "scan":
             scan = self.scans.get(rest)

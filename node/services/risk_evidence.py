@@ -159,6 +159,7 @@ def credential_evidence(
                 benefits=result.benefits if verified else frozenset(),
                 programme=_text(subject.get("programme")),
                 level=_text(subject.get("level")),
+                agreement=result.agreement if verified else None,
             )
         )
     return tuple(evidence), notes

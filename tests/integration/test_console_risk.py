@@ -179,12 +179,14 @@ def test_a_recognised_credential_shows_which_benefit_it_granted(
     for code in BENEFITS:
         assert f"{code} (granted by {credential})" in body
     assert "The presentation verified for consignment" in body
-    assert "recognised under an MRA in force" in body
     assert f"{EORI['scheme']} {EORI['value']} is linked to {MID['scheme']} {MID['value']}" in body
     # The issuer is named by its peer name, and the agreement with it listed.
     assert fed.eu.identity.did in body
     (agreement,) = port.services.agreements.list()
     assert f"{agreement.id} ({agreement.state})" in body
+    # The stored decision names the agreement that granted the benefits.
+    assert f"recognised under agreement {agreement.id}" in body
+    assert f"mutual recognition agreement {agreement.id}, in force at the decision" in body
 
 
 def test_hostile_names_are_escaped(app: Flask, services: NodeServices) -> None:

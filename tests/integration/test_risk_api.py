@@ -32,6 +32,7 @@ from node.app import create_app
 from node.services.risk import SELECTION_SECRET_PURPOSE
 from node.services.risk_evidence import scans_recognised
 from node.services.tokens import create_token
+from node.storage import federation_repo
 from node.wiring import NodeServices
 from nodehelpers import aeo_subject, temporary_database
 from openapi_check import assert_matches_openapi, document
@@ -283,6 +284,11 @@ def test_a_recognised_trader_gets_the_mra_benefit_with_its_reasons(
     assert record["crosswalk"] == [{"identifier": EORI, "linked": MID}]
     (evidence,) = record["evidence"]["credentials"]
     assert evidence["verified"] and evidence["recognised"] and evidence["status"] == "valid"
+    # The agreement that granted the benefits is named: in the evidence and in each reason.
+    with port.services.db.read() as conn:
+        (held,) = [m.id for m in federation_repo.list_mras(conn, state="active")]
+    assert evidence["agreement"] == held
+    assert all(r["evidence"].count(f"agreement:{held}") == 1 for r in applied)
     assert record["verification"]["presentation"]["verified"] is True
     assert record["verification"]["notes"] == []
 

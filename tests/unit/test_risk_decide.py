@@ -556,3 +556,45 @@ def test_scan_evidence_checks_its_containers_and_time() -> None:
         scan(containers=("CSQU3054384",))
     with pytest.raises(MalformedEvidenceError, match="aware"):
         scan(scanned_at=datetime(2026, 12, 1))
+
+
+# --- The agreement that grants a benefit is named --------------------------------------------
+
+
+def test_the_granting_agreement_is_named_once_beside_its_credentials() -> None:
+    mra = "urn:uuid:6f0c1f52-7a0e-4d2b-9a51-3c2a5e0b0001"
+    first = credential(benefits=frozenset({"reduced-examination"}), agreement=mra)
+    second = credential(
+        credential_id="urn:uuid:cred-2", benefits=frozenset({"reduced-examination"}), agreement=mra
+    )
+    applied = reason(run(Evidence((first, second))), ReasonCode.BENEFIT_APPLIED)
+    assert applied.evidence == (
+        "credential:urn:uuid:cred-1",
+        f"agreement:{mra}",
+        "credential:urn:uuid:cred-2",
+        "policy:benefits.reduced-examination",
+    )
+
+
+def test_a_credential_without_an_agreement_names_none() -> None:
+    applied = reason(
+        run(Evidence((credential(benefits=frozenset({"reduced-examination"})),))),
+        ReasonCode.BENEFIT_APPLIED,
+    )
+    assert not any(e.startswith("agreement:") for e in applied.evidence)
+
+
+def test_the_agreement_survives_the_evidence_json_round_trip() -> None:
+    cred = credential(agreement="urn:uuid:mra-1")
+    assert cred.to_dict()["agreement"] == "urn:uuid:mra-1"
+    assert CredentialEvidence.from_dict(cred.to_dict()) == cred
+    assert "agreement" not in credential().to_dict()
+    assert CredentialEvidence.from_dict(credential().to_dict()) == credential()
+
+
+@pytest.mark.parametrize("bad", [7, "", ["urn:uuid:mra-1"]])
+def test_a_malformed_agreement_is_refused(bad: object) -> None:
+    with pytest.raises(MalformedEvidenceError):
+        credential(agreement=bad)
+    with pytest.raises(MalformedEvidenceError):
+        CredentialEvidence.from_dict({**credential().to_dict(), "agreement": bad})
