@@ -35,6 +35,7 @@ from credentials.aeo import SchemaValidationError
 from credentials.datetimes import format_datetime, parse_datetime
 from credentials.errors import MalformedInputError, TrustlaneError
 from credentials.strict_json import JSONObject, JSONValue, loads_object
+from node.services.identity import SigningKey
 from node.services.issuance import IssuanceService, PreparedCredential
 from node.storage import aeo_import_repo, credentials_repo, status_repo
 from node.storage.aeo_import_repo import ImportKeyRecord
@@ -419,8 +420,9 @@ def _import_batch(
     failed = skipped = 0
     errors: list[RowError] = []
     ready: list[_Ready] = []
+    signer = issuance.current_signer()  # read once: a batch is signed by one key
     for row in batch:
-        found = _prepare_row(register, row, issuance, now)
+        found = _prepare_row(register, row, issuance, now, signer)
         if isinstance(found, list):
             errors.extend(found)
             failed += 1
@@ -448,7 +450,11 @@ def _import_batch(
 
 
 def _prepare_row(
-    register: Register, row: RegisterRow, issuance: IssuanceService, now: datetime
+    register: Register,
+    row: RegisterRow,
+    issuance: IssuanceService,
+    now: datetime,
+    signer: SigningKey,
 ) -> _Ready | list[RowError]:
     if row.errors or row.subject is None:
         return list(row.errors)
@@ -481,7 +487,7 @@ def _prepare_row(
         return errors
     try:
         prepared = issuance.prepare_aeo(
-            row.subject, now=now, valid_from=valid_from, valid_until=valid_until
+            row.subject, now=now, valid_from=valid_from, valid_until=valid_until, signer=signer
         )
     except SchemaValidationError as e:
         return [

@@ -72,7 +72,8 @@ class PreparedCredential:
     """A credential that passed every issuance check: ready to be signed and stored.
 
     ``document`` is the unsigned credential with its id, issuer and ``validFrom`` filled in
-    (status entries and proof come when it is stored).
+    (status entries and proof come when it is stored). ``fresh_id``: the node drew the id
+    (a random ``urn:uuid``) rather than taking the caller's.
     """
 
     document: JSONObject
@@ -83,6 +84,7 @@ class PreparedCredential:
     verification_method: str
     signer: SigningKey
     status_purposes: tuple[str, ...]
+    fresh_id: bool = False
 
 
 def _status_kid(prepared: PreparedCredential) -> str | None:
@@ -154,12 +156,17 @@ class IssuanceService:
         now: datetime,
         aeo_subject_checked: bool = False,
         workflow_type: str | None = None,
+        fresh_id: bool = False,
+        signer: SigningKey | None = None,
     ) -> PreparedCredential:
         """Every check of :meth:`issue`, without signing or storing.
 
         ``aeo_subject_checked``: the AEO subject is the very object that
         :func:`build_aeo_credential` just validated, so it is not validated twice.
         ``workflow_type``: the one reserved type the calling workflow signs.
+        ``fresh_id``: the document's id is a random ``urn:uuid`` the node just drew.
+        ``signer``: the node's current key as the caller read it (:meth:`current_signer`),
+        for many credentials prepared at once; None reads it now.
         """
         now = now.replace(microsecond=0)
         doc = dict(credential)
@@ -168,7 +175,8 @@ class IssuanceService:
         for purpose in status_purposes:
             if purpose not in PURPOSES:
                 raise _bad(f"unsupported statusPurpose {purpose!r}", code="INVALID_STATUS_PURPOSE")
-        signer = self._identity.current()
+        if signer is None:
+            signer = self._identity.current()
         issuer_did = signer.key.public_key.did
         doc.setdefault("issuer", self._identity.did)
         issuer = issuer_id(doc)
@@ -185,6 +193,7 @@ class IssuanceService:
                 f"issuer must be this node ({self._identity.did}) or its did:key ({issuer_did})",
                 code="INVALID_ISSUER",
             )
+        fresh_id = "id" not in doc or fresh_id
         if "id" not in doc:
             doc["id"] = f"urn:uuid:{uuid.uuid4()}"
         credential_id = doc["id"]
@@ -234,6 +243,7 @@ class IssuanceService:
             verification_method=vm,
             signer=signer,
             status_purposes=status_purposes,
+            fresh_id=fresh_id,
         )
 
     def _check_caller_status(self, raw: JSONValue) -> None:
@@ -307,14 +317,24 @@ class IssuanceService:
         self, prepared: PreparedCredential, now: datetime, actor: str
     ) -> JSONObject:
         with self._db.write() as conn:
-            return self._sign_and_store_in(conn, prepared, now, actor)
+            # A random urn:uuid the node just drew is not looked up first: were it ever taken,
+            # the insert's primary key would refuse it, and _store answers DUPLICATE_ID alike.
+            return self._sign_and_store_in(
+                conn, prepared, now, actor, check_id=not prepared.fresh_id
+            )
 
     def _sign_and_store_in(
-        self, conn: Connection, prepared: PreparedCredential, now: datetime, actor: str
+        self,
+        conn: Connection,
+        prepared: PreparedCredential,
+        now: datetime,
+        actor: str,
+        *,
+        check_id: bool = True,
     ) -> JSONObject:
         credential_id = prepared.credential_id
         doc = dict(prepared.document)
-        if credentials_repo.get_credential(conn, credential_id) is not None:
+        if check_id and credentials_repo.get_credential(conn, credential_id) is not None:
             raise _bad(f"credential id {credential_id} is already used", code="DUPLICATE_ID")
         if prepared.status_purposes:
             entries = self._status.allocate_entries(
@@ -376,11 +396,14 @@ class IssuanceService:
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
         issuer: str | None = None,
+        signer: SigningKey | None = None,
     ) -> PreparedCredential:
         """Every check and default of :meth:`issue_aeo`, without signing or storing.
 
         Bulk issuance prepares rows one by one (a bad row raises here and is reported on
-        its own), then signs and stores the good ones with :meth:`store_batch`.
+        its own), then signs and stores the good ones with :meth:`store_batch`; it reads
+        the signing key once per batch (:meth:`current_signer`) and passes it as ``signer``
+        (a batch is signed by one key).
 
         Raises:
             SchemaValidationError: The subject breaks the AEO schema (all errors listed).
@@ -394,7 +417,18 @@ class IssuanceService:
             valid_from=start,
             valid_until=valid_until or shift(start, self._valid_for),
         )
-        return self._prepare(unsigned, status_purposes=PURPOSES, now=now, aeo_subject_checked=True)
+        return self._prepare(
+            unsigned,
+            status_purposes=PURPOSES,
+            now=now,
+            aeo_subject_checked=True,
+            fresh_id=True,
+            signer=signer,
+        )
+
+    def current_signer(self) -> SigningKey:
+        """The node's current signing key (what :meth:`prepare_aeo` signs with by default)."""
+        return self._identity.current()
 
     def store_batch(
         self,

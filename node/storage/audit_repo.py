@@ -21,15 +21,21 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 
+# Built once: every issuance runs these, and building a statement costs more than running it.
+_LOCK_HEAD = (
+    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+_INSERT_EVENT = audit_events.insert()
+# SET takes the columns named by the parameters (``seq``, ``hash``), bound by column name.
+_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1)
+
 
 def lock_head(conn: Connection) -> tuple[int, str]:
     """Lock the chain head until the transaction ends; return ``(seq, hash)`` of the head.
 
     The head row is created on first use; its lock serialises appenders across processes.
     """
-    row = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).first()
+    row = conn.execute(_LOCK_HEAD).first()
     if row is None:
         conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
         return 0, GENESIS_HASH
@@ -46,47 +52,30 @@ def read_head(conn: Connection) -> tuple[int, str] | None:
 
 def append_event(conn: Connection, record: AuditRecord) -> None:
     """Insert an event and move the head to it (call after lock_head)."""
-    conn.execute(
-        audit_events.insert().values(
-            seq=record.seq,
-            at=record.at,
-            actor=record.actor,
-            action=record.action,
-            target=record.target,
-            details=record.details,
-            prev_hash=record.prev_hash,
-            hash=record.hash,
-        )
-    )
-    conn.execute(
-        update(audit_head).where(audit_head.c.id == 1).values(seq=record.seq, hash=record.hash)
-    )
+    conn.execute(_INSERT_EVENT, _event_row(record))
+    conn.execute(_MOVE_HEAD, {"seq": record.seq, "hash": record.hash})
 
 
 def append_events(conn: Connection, records: Sequence[AuditRecord]) -> None:
     """Insert consecutive events and move the head to the last (call after lock_head)."""
     if not records:
         return
-    conn.execute(
-        audit_events.insert(),
-        [
-            {
-                "seq": r.seq,
-                "at": r.at,
-                "actor": r.actor,
-                "action": r.action,
-                "target": r.target,
-                "details": r.details,
-                "prev_hash": r.prev_hash,
-                "hash": r.hash,
-            }
-            for r in records
-        ],
-    )
+    conn.execute(_INSERT_EVENT, [_event_row(r) for r in records])
     last = records[-1]
-    conn.execute(
-        update(audit_head).where(audit_head.c.id == 1).values(seq=last.seq, hash=last.hash)
-    )
+    conn.execute(_MOVE_HEAD, {"seq": last.seq, "hash": last.hash})
+
+
+def _event_row(r: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "at": r.at,
+        "actor": r.actor,
+        "action": r.action,
+        "target": r.target,
+        "details": r.details,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    }
 
 
 def _record(row: Row[Any]) -> AuditRecord:

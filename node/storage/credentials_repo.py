@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from node.storage.records import CredentialRecord
 from node.storage.schema import credentials
@@ -17,6 +17,10 @@ __all__ = [
     "live_credential_ids",
     "replace_document",
 ]
+
+# Built once (issuance runs them for every credential; building costs more than running).
+_INSERT = credentials.insert()
+_GET = select(credentials).where(credentials.c.id == bindparam("credential_id"))
 
 
 def insert_credential(
@@ -31,14 +35,15 @@ def insert_credential(
 ) -> None:
     """Store a newly issued credential (the id must be new)."""
     conn.execute(
-        credentials.insert().values(
-            id=credential_id,
-            types=" ".join(types),
-            subject_id=subject_id,
-            issued_at=issued_at,
-            valid_until=valid_until,
-            document=document,
-        )
+        _INSERT,
+        {
+            "id": credential_id,
+            "types": " ".join(types),
+            "subject_id": subject_id,
+            "issued_at": issued_at,
+            "valid_until": valid_until,
+            "document": document,
+        },
     )
 
 
@@ -47,7 +52,7 @@ def insert_credentials(conn: Connection, records: Sequence[CredentialRecord]) ->
     if not records:
         return
     conn.execute(
-        credentials.insert(),
+        _INSERT,
         [
             {
                 "id": r.id,
@@ -64,7 +69,7 @@ def insert_credentials(conn: Connection, records: Sequence[CredentialRecord]) ->
 
 def get_credential(conn: Connection, credential_id: str) -> CredentialRecord | None:
     """Return the stored credential, or None."""
-    row = conn.execute(select(credentials).where(credentials.c.id == credential_id)).first()
+    row = conn.execute(_GET, {"credential_id": credential_id}).first()
     if row is None:
         return None
     m = row._mapping

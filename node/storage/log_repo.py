@@ -51,6 +51,12 @@ _LEVEL_SHIFT = 56
 _HASHES_AT = select(log_hashes.c.key, log_hashes.c.hash).where(
     log_hashes.c.key.in_(bindparam("keys", expanding=True))
 )
+# The statements of an append, built once (every signature the node makes runs them).
+_LOCK_HEAD = select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1).with_for_update()
+_INSERT_ENTRIES = log_entries.insert()
+_INSERT_HASHES = log_hashes.insert()
+# SET takes the columns named by the parameters (``size``, ``root``), bound by column name.
+_MOVE_HEAD = update(log_head).where(log_head.c.id == 1)
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,7 @@ def take_queued(conn: Connection) -> list[tuple[str, bytes]]:
 
 
 def _lock_head(conn: Connection) -> LogHead:
-    row = conn.execute(
-        select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1).with_for_update()
-    ).first()
+    row = conn.execute(_LOCK_HEAD).first()
     if row is None:  # migration 0008 creates the row
         raise StorageError("the transparency log head is missing: run the migrations")
     return LogHead(int(row.size), bytes(row.root))
@@ -133,26 +137,28 @@ def append_queued(conn: Connection) -> list[int]:
         return []
     head = _lock_head(conn)
     leaf_hashes = [merkle.leaf_hash(entry) for _, entry in queued]
-    known = hashes_at(conn, merkle.coords_read_by_append(head.size, len(leaf_hashes)))
+    size = head.size + len(queued)
+    roots = merkle.root_coords(size)
+    # One read for both needs: the old subtrees the append combines with, and the subtrees
+    # of the new root that the append leaves as they were. A subtree is stored once it is
+    # complete and never changes, so the new root's subtrees that this append completes are
+    # simply not found (and are computed below).
+    known = hashes_at(conn, [*merkle.coords_read_by_append(head.size, len(leaf_hashes)), *roots])
     new_hashes = merkle.stored_hashes_after_append(head.size, leaf_hashes, known.__getitem__)
     conn.execute(
-        log_entries.insert(),
+        _INSERT_ENTRIES,
         [
             {"idx": head.size + i, "entry": entry, "document_id": document_id}
             for i, (document_id, entry) in enumerate(queued)
         ],
     )
     conn.execute(
-        log_hashes.insert(),
+        _INSERT_HASHES,
         [{"key": coord_key(coord), "hash": value} for coord, value in new_hashes],
     )
-    size = head.size + len(queued)
-    computed = {coord: value for coord, value in new_hashes}
-    roots = merkle.root_coords(size)
-    missing = [c for c in roots if c not in computed]
-    computed.update(hashes_at(conn, missing))
+    computed = {**known, **dict(new_hashes)}
     root = merkle.fold_root([computed[c] for c in roots])
-    conn.execute(update(log_head).where(log_head.c.id == 1).values(size=size, root=root))
+    conn.execute(_MOVE_HEAD, {"size": size, "root": root})
     return list(range(head.size, size))
 
 

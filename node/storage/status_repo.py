@@ -1,9 +1,10 @@
 """Status lists: index allocation, bit values and the published versions.
 
 Allocation picks a random index and relies on the (list, index) primary key for uniqueness
-across processes; a collision is retried inside a savepoint. A list is considered full at
-half its size, so that random picks stay cheap and indexes stay unpredictable; a new list is
-then opened. Rows are never deleted: an index is never reused.
+across processes: a taken index inserts nothing (``ON CONFLICT DO NOTHING`` on that key) and
+another is drawn. A list is considered full at half its size, so that random picks stay cheap
+and indexes stay unpredictable; a new list is then opened. Rows are never deleted: an index
+is never reused.
 
 Each purpose has one row in ``status_list_heads`` (created by migration 0005) naming its
 open list; so does each purpose of each did:key form of a node key (``revocation@key-2``,
@@ -32,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
@@ -75,14 +77,75 @@ def _stem_of(purpose: str, stem: str | None) -> str:
     return chosen
 
 
-def _used(conn: Connection, list_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(status_entries)
-            .where(status_entries.c.list_id == list_id)
-        ).scalar_one()
+# The statements of one allocation are built once: building and caching a statement costs
+# several times what running it does on SQLite (issuance makes about ten per credential).
+_USED = (
+    select(func.count())
+    .select_from(status_entries)
+    .where(status_entries.c.list_id == bindparam("list_id"))
+)
+# The open list of a head, with what the fast path of an allocation needs, in one read: its
+# size, latest version and entries so far (a count over its primary key prefix).
+_OPEN_LIST = (
+    select(
+        status_lists.c.id,
+        status_lists.c.size,
+        status_lists.c.latest_version,
+        select(func.count())
+        .select_from(status_entries)
+        .where(status_entries.c.list_id == status_lists.c.id)
+        .scalar_subquery()
+        .label("used"),
     )
+    .select_from(
+        status_list_heads.join(status_lists, status_lists.c.id == status_list_heads.c.list_id)
+    )
+    .where(status_list_heads.c.purpose == bindparam("head"))
+)
+_PEEK_VERSION = select(status_lists.c.latest_version).where(
+    status_lists.c.id == bindparam("list_id")
+)
+_LOCK_LIST = _PEEK_VERSION.with_for_update()
+_INSERT_ENTRY = status_entries.insert()
+
+
+# INSERT ... ON CONFLICT (list_id, idx) DO NOTHING: a taken index inserts no row (and, unlike
+# a unique violation, leaves the transaction usable without a savepoint). Only that conflict
+# is ignored: any other constraint still raises. Whether a row went in: the row count on
+# SQLite; RETURNING on PostgreSQL (psycopg's row count is gone once the result is closed).
+_ENTRY_KEY = [status_entries.c.list_id, status_entries.c.idx]
+_INSERT_ENTRY_IF_FREE_SQLITE = sqlite.insert(status_entries).on_conflict_do_nothing(
+    index_elements=_ENTRY_KEY
+)
+_INSERT_ENTRY_IF_FREE_POSTGRESQL = (
+    postgresql.insert(status_entries)
+    .on_conflict_do_nothing(index_elements=_ENTRY_KEY)
+    .returning(status_entries.c.idx)
+)
+
+
+def _used(conn: Connection, list_id: str) -> int:
+    return int(conn.execute(_USED, {"list_id": list_id}).scalar_one())
+
+
+def _insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
+    """Insert one entry unless its (list, index) is taken; True when it was inserted.
+
+    A taken index (another credential's, maybe a concurrent writer's: on PostgreSQL the
+    insert waits for that writer's transaction to end) is the primary key conflict that the
+    caller answers by drawing again.
+    """
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return conn.execute(_INSERT_ENTRY_IF_FREE_SQLITE, row).rowcount == 1
+    if dialect == "postgresql":
+        return conn.execute(_INSERT_ENTRY_IF_FREE_POSTGRESQL, row).first() is not None
+    try:  # pragma: no cover - SQLite and PostgreSQL take the branches above
+        with conn.begin_nested():
+            conn.execute(_INSERT_ENTRY, row)
+        return True
+    except IntegrityError:  # pragma: no cover
+        return False
 
 
 def head_key(purpose: str, kid: str | None = None) -> str:
@@ -155,20 +218,21 @@ def _current_list(
     *,
     status_size: int = 1,
     stem: str | None = None,
-) -> tuple[str, int]:
+) -> tuple[str, int, int | None]:
+    """``(list id, size, its latest version as read, or None when not read)``."""
     base = _stem_of(purpose, stem)
     head, prefix = head_key(base, kid), list_id_prefix(base, kid)
-    seen = _open_list_of(conn, head)
-    if seen is not None and _used(conn, seen[0]) < seen[1] // 2:
-        return seen
+    seen = conn.execute(_OPEN_LIST, {"head": head}).first()
+    if seen is not None and int(seen.used) < seen.size // 2:
+        return seen.id, seen.size, int(seen.latest_version)
     # No list yet, or the open one is full: open the next one under the head's row lock.
     head_list, opened = _lock_head(conn, head, prefix)
-    if head_list is not None and (seen is None or head_list != seen[0]):
+    if head_list is not None and (seen is None or head_list != seen.id):
         # A concurrent writer opened a list after we looked (and committed before our lock
         # was granted): share it rather than open another.
         shared = _open_list_of(conn, head)
         assert shared is not None  # noqa: S101 - the head names an existing list (foreign key)
-        return shared
+        return shared[0], shared[1], None
     number = opened + 1
     while True:
         list_id = f"{prefix}{number}"
@@ -196,7 +260,7 @@ def _current_list(
         .where(status_list_heads.c.purpose == head)
         .values(list_id=list_id, lists_opened=number)
     )
-    return list_id, size
+    return list_id, size, None
 
 
 def allocate_index(
@@ -230,31 +294,29 @@ def allocate_index(
         RuntimeError: No free index was found after many attempts (cannot happen while
             lists are rotated at half capacity, unless ``randbelow`` is broken).
     """
-    list_id, list_size = _current_list(
+    list_id, list_size, version = _current_list(
         conn, purpose, size, now, kid, status_size=status_size, stem=stem
     )
+    if version is None:
+        version = _peek_version(conn, list_id)
     needs_first_version = False
-    if _peek_version(conn, list_id) == 0:
+    if version == 0:
         # Lock before inserting: on PostgreSQL the insert takes a key-share lock on the list
         # row (foreign key), and upgrading it to FOR UPDATE afterwards deadlocks against a
-        # concurrent issuer doing the same.
+        # concurrent issuer doing the same. (A version read as 0 may be stale: the lock reads
+        # the latest; a version read above 0 never goes back to 0.)
         needs_first_version = lock_list(conn, list_id) == 0
     for _ in range(_MAX_ATTEMPTS):
         idx = randbelow(list_size)
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    status_entries.insert().values(
-                        list_id=list_id,
-                        idx=idx,
-                        credential_id=credential_id,
-                        value=False,
-                        updated_at=now,
-                    )
-                )
+        row = {
+            "list_id": list_id,
+            "idx": idx,
+            "credential_id": credential_id,
+            "value": False,
+            "updated_at": now,
+        }
+        if _insert_entry(conn, row):
             return list_id, idx, needs_first_version
-        except IntegrityError:
-            continue
     raise RuntimeError(f"no free status index found in {list_id}")
 
 
@@ -289,10 +351,12 @@ def allocate_indexes(
     first_versions: list[str] = []
     pending = list(credential_ids)
     while pending:
-        list_id, list_size = _current_list(
+        list_id, list_size, version = _current_list(
             conn, purpose, size, now, kid, status_size=status_size, stem=stem
         )
-        if _peek_version(conn, list_id) == 0 and lock_list(conn, list_id) == 0:
+        if version is None:
+            version = _peek_version(conn, list_id)
+        if version == 0 and lock_list(conn, list_id) == 0:
             # Locked before inserting, as in allocate_index (no key-share lock upgrade).
             if list_id not in first_versions:
                 first_versions.append(list_id)
@@ -303,7 +367,7 @@ def allocate_indexes(
             try:
                 with conn.begin_nested():
                     conn.execute(
-                        status_entries.insert(),
+                        _INSERT_ENTRY,
                         [
                             {
                                 "list_id": list_id,
@@ -354,11 +418,7 @@ def _draw_free(
 
 
 def _peek_version(conn: Connection, list_id: str) -> int:
-    return int(
-        conn.execute(
-            select(status_lists.c.latest_version).where(status_lists.c.id == list_id)
-        ).scalar_one()
-    )
+    return int(conn.execute(_PEEK_VERSION, {"list_id": list_id}).scalar_one())
 
 
 def entries_for_credential(conn: Connection, credential_id: str) -> list[StatusEntryRecord]:
@@ -461,13 +521,7 @@ def lock_list(conn: Connection, list_id: str) -> int:
     On PostgreSQL this is ``SELECT ... FOR UPDATE``; on SQLite the write transaction already
     holds the database's write lock.
     """
-    return int(
-        conn.execute(
-            select(status_lists.c.latest_version)
-            .where(status_lists.c.id == list_id)
-            .with_for_update()
-        ).scalar_one()
-    )
+    return int(conn.execute(_LOCK_LIST, {"list_id": list_id}).scalar_one())
 
 
 def insert_version(conn: Connection, record: StatusListVersionRecord) -> None:
