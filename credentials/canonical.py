@@ -16,11 +16,15 @@ identical to RFC 8785:
 * no character lies outside the Basic Multilingual Plane (RFC 8785 sorts member names by
   UTF-16 code units and ``orjson`` by code points; the two orders agree only on the BMP).
 
-Anything else goes to ``rfc8785``. An integer beyond +-(2**53 - 1) that stands for one double
-without loss (exactly that double, or exactly ECMAScript's spelling of it: JavaScript writes
-doubles up to 10**21 as plain digits, e.g. ``15639868060766604``) is that double and is
-written as ECMAScript writes it; any other would lose precision and is refused. A value
-that is not I-JSON (such an integer, NaN or an infinity, a lone surrogate) raises
+Anything else goes to ``rfc8785``. :func:`canonicalize_plain` skips the type walk for a value
+already known to hold those exact types and no float (the JSON-LD check of a credential
+establishes it for the whole document in the walk it makes anyway).
+
+An integer beyond +-(2**53 - 1) that stands for one double without loss (exactly that
+double, or exactly ECMAScript's spelling of it: JavaScript writes doubles up to 10**21 as
+plain digits, e.g. ``15639868060766604``) is that double and is written as ECMAScript writes
+it; any other would lose precision and is refused. A value that is not I-JSON (such an
+integer, NaN or an infinity, a lone surrogate) raises
 :class:`~credentials.errors.MalformedJSONError`; a value that is not JSON at all (a
 non-string member name, a tuple, bytes, any other type) raises
 :class:`~credentials.errors.MalformedInputError`.
@@ -37,6 +41,7 @@ Example::
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import orjson
 import rfc8785
@@ -44,7 +49,7 @@ import rfc8785
 from credentials.errors import MalformedInputError, MalformedJSONError
 from credentials.strict_json import JSONValue
 
-__all__ = ["canonicalize", "reference_canonicalize"]
+__all__ = ["canonicalize", "canonicalize_plain", "reference_canonicalize"]
 
 _INT_MAX = 2**53 - 1
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
@@ -53,37 +58,32 @@ _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _SCALAR_TYPES = frozenset({str, int, bool, type(None)})
 
 
-def _is_plain(value: object) -> bool:
-    """Tell whether ``value`` holds only exact dict, list, str, int, bool and None.
+def _is_plain_container(container: Any) -> bool:
+    """Tell whether ``container`` holds only exact dict, list, str, int, bool and None.
 
     So no float, no subclass (enums included) and no other type anywhere.
     """
-    if type(value) is dict or type(value) is list:
-        return _is_plain_container(value)
-    return type(value) in _SCALAR_TYPES
-
-
-def _is_plain_container(container: dict[str, object] | list[object]) -> bool:
     # A plain loop over the children beat bulk set-of-types checks in benchmarks: most
     # children are strings, and the common case costs one type() call and one comparison.
     # Recursion is bounded: orjson has already refused anything nested deeper than 255.
     children = container.values() if type(container) is dict else container
     for child in children:
         kind = type(child)
-        if kind is str or kind is int or kind is bool or child is None:
+        if kind is str:
             continue
-        if type(child) is dict or type(child) is list:
+        if kind is dict or kind is list:
             if not _is_plain_container(child):
                 return False
-        else:
+        elif kind is not int and kind is not bool and child is not None:
             return False
     return True
 
 
-def _fast_canonicalize(value: JSONValue) -> bytes | None:
-    """Return the RFC 8785 form of ``value`` via ``orjson``, or None if that is not safe.
+def _orjson_canonical(value: JSONValue) -> bytes | None:
+    """Return ``orjson``'s sorted form of ``value``, or None if it may differ from RFC 8785.
 
-    None means "use the reference implementation", never "invalid".
+    None for a reason other than the value's types: an integer beyond +-(2**53 - 1), a
+    character outside the Basic Multilingual Plane, anything orjson refuses.
     """
     try:
         out = orjson.dumps(value, option=_ORJSON_OPTIONS)
@@ -93,7 +93,22 @@ def _fast_canonicalize(value: JSONValue) -> bytes | None:
         text = out.decode("utf-8")
         if len(text.encode("utf-16-le")) != 2 * len(text):
             return None
-    if not _is_plain(value):
+    return out
+
+
+def _fast_canonicalize(value: JSONValue) -> bytes | None:
+    """Return the RFC 8785 form of ``value`` via ``orjson``, or None if that is not safe.
+
+    None means "use the reference implementation", never "invalid".
+    """
+    out = _orjson_canonical(value)
+    if out is None:
+        return None
+    kind = type(value)
+    if kind is dict or kind is list:
+        if not _is_plain_container(value):
+            return None
+    elif kind not in _SCALAR_TYPES:
         return None
     return out
 
@@ -247,6 +262,35 @@ def canonicalize(value: JSONValue) -> bytes:
 
     """
     out = _fast_canonicalize(value)
+    if out is not None:
+        return out
+    return reference_canonicalize(value)
+
+
+def canonicalize_plain(value: JSONValue) -> bytes:
+    """:func:`canonicalize` for a value already known to be plain JSON.
+
+    Plain means that ``value`` holds only exact ``dict``, ``list``, ``str``, ``int``,
+    ``bool`` and ``None`` (no float, no subclass, no other type), as
+    :func:`credentials.jsonld.check_credential_jsonld_plain` establishes for a whole
+    document (and so for every part of it) in the walk it makes anyway. Only the fast
+    path's own walk over the types is skipped: the integer range and the Basic
+    Multilingual Plane are checked as always, with :func:`reference_canonicalize` beyond
+    them. For a plain value the bytes are those of :func:`canonicalize`; for any other value
+    they may not be, so never call this on a value that was not checked.
+
+    Args:
+        value: The plain JSON value.
+
+    Returns:
+        The canonical UTF-8 bytes.
+
+    Raises:
+        MalformedInputError: As :func:`canonicalize`.
+        MalformedJSONError: As :func:`canonicalize`.
+
+    """
+    out = _orjson_canonical(value)
     if out is not None:
         return out
     return reference_canonicalize(value)

@@ -4,7 +4,8 @@ Creates and verifies single proofs, proof sets and proof chains (``previousProof
 W3C *Data Integrity EdDSA Cryptosuites v1.0* §3.3 (eddsa-jcs-2022) and *Verifiable Credential
 Data Integrity 1.0* §4 (add and verify proof sets and chains). Verification also accepts
 ``eddsa-rdfc-2022`` proofs (§3.4), hashed by :mod:`credentials.eddsa_rdfc`; proofs are only
-ever created with ``eddsa-jcs-2022``.
+ever created with ``eddsa-jcs-2022``. The steps that depend only on the document's bytes are
+in :mod:`credentials.proof_prepare` (re-exported here).
 
 This module checks proofs, not credentials: it knows nothing of issuers, validity periods or
 status. It does no I/O and never reads the clock; keys come from a
@@ -24,33 +25,45 @@ Example:
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
-from credentials.canonical import canonicalize
-from credentials.datetimes import format_datetime, parse_datetime, require_aware, shift
-from credentials.eddsa_rdfc import CRYPTOSUITE as RDFC_CRYPTOSUITE
-from credentials.eddsa_rdfc import hash_data as rdfc_hash_data
+from credentials.datetimes import format_datetime, require_aware, shift
 from credentials.errors import (
     InvalidKeyError,
     InvalidProofError,
     InvalidSignatureError,
     MalformedInputError,
-    TrustlaneError,
     UnresolvableVerificationMethodError,
-    UnsupportedCryptosuiteError,
     VerificationError,
 )
 from credentials.keys import (
     PrivateKey,
     PublicKey,
-    b58decode,
     b58encode,
     public_key_from_verification_method,
+)
+from credentials.proof_prepare import (
+    _BODY,
+    _CREATED,
+    _EXPIRES,
+    _HASH,
+    _PURPOSE,
+    CRYPTOSUITE,
+    MAX_PROOFS,
+    PROOF_TYPE,
+    VERIFIABLE_SUITES,
+    PreparedProof,
+    PreparedProofs,
+    ProofOutcome,
+    ResolvedVerificationMethod,
+    _hash_data,
+    _input_document,
+    _matching_proofs,
+    prepare_proofs,
+    proofs_of,
 )
 from credentials.signature_cache import SignatureCache
 from credentials.strict_json import JSONObject, JSONValue
@@ -74,36 +87,12 @@ __all__ = [
     "proofs_of",
 ]
 
-PROOF_TYPE = "DataIntegrityProof"
-CRYPTOSUITE = "eddsa-jcs-2022"
-#: Cryptosuites whose proofs verify here (the node signs only with :data:`CRYPTOSUITE`).
-VERIFIABLE_SUITES = (CRYPTOSUITE, RDFC_CRYPTOSUITE)
-# Hard cap on proofs in one document: each costs a signature check (DoS bound).
-MAX_PROOFS = 16
 # Allowance for clocks that run ahead of ours when checking ``created``.
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 
 _DID_KEY_RELATIONSHIPS = frozenset(
     {"authentication", "assertionMethod", "capabilityDelegation", "capabilityInvocation"}
 )
-
-
-@dataclass(frozen=True)
-class ResolvedVerificationMethod:
-    """A verification method with the public key it names.
-
-    Attributes:
-        id: The verification method URL.
-        controller: The DID (or URL) that controls the key.
-        public_key: The Ed25519 key.
-        relationships: The proof purposes the controller lists this method under.
-
-    """
-
-    id: str
-    controller: str
-    public_key: PublicKey
-    relationships: frozenset[str]
 
 
 class VerificationMethodResolver(Protocol):
@@ -189,98 +178,6 @@ class ProofOptions:
             raise ValueError("verification_method is required")
 
 
-@dataclass(frozen=True)
-class ProofOutcome:
-    """What happened to one proof of a document (never raised; see ``error``).
-
-    Attributes:
-        index: Position of the proof in the document's proof set.
-        proof: The proof object as found (empty when it was not an object).
-        verified: True when every step passed.
-        method: The resolved verification method, when resolution succeeded.
-        error: Why it did not verify, or None.
-
-    """
-
-    index: int
-    proof: JSONObject
-    verified: bool
-    method: ResolvedVerificationMethod | None = None
-    error: TrustlaneError | None = None
-
-    @property
-    def unknown(self) -> bool:
-        """True when the outcome could not be decided (unsupported or unresolvable)."""
-        return isinstance(
-            self.error, UnsupportedCryptosuiteError | UnresolvableVerificationMethodError
-        )
-
-
-def proofs_of(document: JSONObject) -> list[JSONObject]:
-    """Return the document's proofs as a list (a single proof object becomes one item).
-
-    Raises:
-        MalformedInputError: ``proof`` is neither an object nor a list of objects, or holds
-            more than :data:`MAX_PROOFS`.
-
-    """
-    raw = document.get("proof")
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list) else [raw]
-    if len(items) > MAX_PROOFS:
-        raise MalformedInputError(
-            f"document has {len(items)} proofs; at most {MAX_PROOFS} are accepted",
-            code="TOO_MANY_PROOFS",
-        )
-    out: list[JSONObject] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise MalformedInputError("every proof must be a JSON object", code="MALFORMED_PROOF")
-        out.append(item)
-    return out
-
-
-def _hash_data(unsecured: JSONObject, proof_config: JSONObject) -> bytes:
-    # vc-di-eddsa §3.3.4 Hashing: SHA-256(canonical proof config) || SHA-256(canonical document).
-    # canonicalize() is the only producer of the bytes that are hashed.
-    return (
-        hashlib.sha256(canonicalize(proof_config)).digest()
-        + hashlib.sha256(canonicalize(unsecured)).digest()
-    )
-
-
-def _previous_ids(proof: JSONObject) -> list[str]:
-    previous = proof.get("previousProof")
-    if previous is None:
-        return []
-    ids = [previous] if isinstance(previous, str) else previous
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise InvalidProofError("previousProof must be a string or a non-empty list of strings")
-    return [i for i in ids if isinstance(i, str)]
-
-
-def _matching_proofs(ids: Sequence[str], all_proofs: Sequence[JSONObject]) -> list[JSONValue]:
-    # vc-data-integrity §4.2 / §4.5: every previousProof id must name a proof in the set.
-    matching: list[JSONValue] = []
-    for wanted in ids:
-        found = [p for p in all_proofs if p.get("id") == wanted]
-        if not found:
-            raise InvalidProofError(
-                f"previousProof {wanted!r} is not in the proof set", code="PREVIOUS_PROOF_MISSING"
-            )
-        matching.append(found[0])
-    return matching
-
-
-def _input_document(document: JSONObject, matching: list[JSONValue]) -> JSONObject:
-    unsecured = {k: v for k, v in document.items() if k != "proof"}
-    if matching:
-        # The chained proof signs the document holding the proofs it follows, as a list.
-        unsecured["proof"] = matching
-    return unsecured
-
-
 def add_proof(document: JSONObject, key: PrivateKey, options: ProofOptions) -> JSONObject:
     """Return a copy of ``document`` with one more ``eddsa-jcs-2022`` proof.
 
@@ -352,13 +249,6 @@ def add_proof(document: JSONObject, key: PrivateKey, options: ProofOptions) -> J
     return secured
 
 
-def _str_member(proof: JSONObject, name: str) -> str:
-    value = proof.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidProofError(f"proof {name} must be a non-empty string")
-    return value
-
-
 class _Expectations(NamedTuple):
     """What the verifier requires of every proof, fixed once per document."""
 
@@ -369,188 +259,6 @@ class _Expectations(NamedTuple):
     challenge: str | None
     domain: str | None
     signature_cache: SignatureCache | None = None
-
-
-# Where the static phase of a proof stopped. The numbers follow the order in which the checks
-# always ran, static and dynamic interleaved, so that the dynamic phase can report exactly the
-# error the one-pass verifier reported: it runs its own checks up to the stage where the
-# static phase failed and then reports the static error.
-_TYPE, _PURPOSE, _CREATED, _EXPIRES, _BODY, _HASH, _DONE = range(7)
-
-
-class PreparedProof(NamedTuple):
-    """One proof after the steps that depend only on the document's bytes.
-
-    Immutable (a named tuple: cheap to build on the uncached path), and shared between
-    verifications when cached (:class:`credentials.prepared.PreparedCache`); only
-    :func:`check_prepared_proofs` reads it.
-
-    Attributes:
-        number: Position in the proof set.
-        proof: The proof object as found (read only: it may be shared).
-        failed_at: The stage at which a static step failed, or past the last stage.
-        error: That step's error (its traceback dropped), or None.
-        purpose: The stated ``proofPurpose``.
-        created: The parsed ``created``, if stated.
-        expires: The parsed ``expires``, if stated.
-        challenge: The stated ``challenge`` member, as found.
-        domains: The stated ``domain`` member(s), as found.
-        vm_id: The stated ``verificationMethod``.
-        signature: The decoded 64-byte signature.
-        hashed: The exact bytes the signature signs (the proof input hash).
-
-    """
-
-    number: int
-    proof: JSONObject
-    failed_at: int
-    error: TrustlaneError | None = None
-    purpose: str = ""
-    created: datetime | None = None
-    expires: datetime | None = None
-    challenge: JSONValue = None
-    domains: tuple[JSONValue, ...] = ()
-    vm_id: str = ""
-    signature: bytes = b""
-    hashed: bytes = b""
-
-
-class PreparedProofs(NamedTuple):
-    """A document's proofs after the static phase (:func:`prepare_proofs`).
-
-    Attributes:
-        fixed: The outcome when the proof member itself is missing or malformed (then no
-            proof is checked), else None.
-        proofs: One prepared proof per proof, in document order.
-
-    """
-
-    fixed: ProofOutcome | None
-    proofs: tuple[PreparedProof, ...] = ()
-
-
-def _detached(error: TrustlaneError) -> TrustlaneError:
-    # A kept error must not keep the frames of the verification that raised it alive.
-    error.__traceback__ = None
-    for linked in (error.__cause__, error.__context__):
-        if linked is not None:
-            linked.__traceback__ = None
-    return error
-
-
-def _prepare_one(
-    index: int, proof: JSONObject, document: JSONObject, all_proofs: Sequence[JSONObject]
-) -> PreparedProof:
-    """Run the static steps of vc-di-eddsa §3.3.2 Verify Proof for one proof."""
-    stage = _TYPE
-    purpose, vm_id, signature, hashed = "", "", b"", b""
-    created: datetime | None = None
-    expires: datetime | None = None
-    challenge: JSONValue = None
-    domains: tuple[JSONValue, ...] = ()
-    try:
-        # vc-di-eddsa §3.3.2 step 5 / §3.3.3 Transformation: type and cryptosuite must match.
-        # Verification accepts eddsa-rdfc-2022 too (credentials.eddsa_rdfc); signing never
-        # uses it.
-        if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") not in VERIFIABLE_SUITES:
-            raise UnsupportedCryptosuiteError(
-                f"unsupported proof type/cryptosuite {proof.get('type')!r}/"
-                f"{proof.get('cryptosuite')!r}; only {PROOF_TYPE} with "
-                f"{' or '.join(VERIFIABLE_SUITES)} is accepted"
-            )
-        stage = _PURPOSE
-        purpose = _str_member(proof, "proofPurpose")
-        stage = _CREATED
-        if "created" in proof:
-            created = _parse_proof_time(proof["created"], "created")
-        stage = _EXPIRES
-        if "expires" in proof:
-            expires = _parse_proof_time(proof["expires"], "expires")
-        challenge = proof.get("challenge")
-        got_domain = proof.get("domain")
-        domains = tuple(got_domain) if isinstance(got_domain, list) else (got_domain,)
-        stage = _BODY
-        signature = _decode_proof_value(proof)
-        vm_id = _str_member(proof, "verificationMethod")
-        matching = _matching_proofs(_previous_ids(proof), all_proofs)
-        unsecured = _input_document(document, matching)
-        # Step 4: when the proof carries @context, the document's @context must start with
-        # it (4.1) and the document is then hashed with the proof's @context (4.2).
-        if "@context" in proof:
-            proof_context = proof["@context"]
-            doc_context = document.get("@context")
-            prefix = proof_context if isinstance(proof_context, list) else [proof_context]
-            have = doc_context if isinstance(doc_context, list) else [doc_context]
-            if len(have) < len(prefix) or have[: len(prefix)] != prefix:
-                raise InvalidProofError(
-                    "document @context does not start with the proof's @context",
-                    code="PROOF_CONTEXT_MISMATCH",
-                )
-            unsecured["@context"] = proof_context
-        stage = _HASH
-        options = {k: v for k, v in proof.items() if k != "proofValue"}
-        if proof.get("cryptosuite") == RDFC_CRYPTOSUITE:
-            # vc-di-eddsa §3.4.2/§3.4.5: the rdfc proof configuration carries the document's
-            # @context, so that its terms expand the same way.
-            if "@context" in unsecured:
-                options["@context"] = unsecured["@context"]
-            hashed = rdfc_hash_data(unsecured, options)
-        else:
-            hashed = _hash_data(unsecured, options)
-        stage = _DONE
-        error: TrustlaneError | None = None
-    except (VerificationError, MalformedInputError) as e:
-        error = _detached(e)
-    return PreparedProof(
-        index,
-        proof,
-        stage,
-        error,
-        purpose,
-        created,
-        expires,
-        challenge,
-        domains,
-        vm_id,
-        signature,
-        hashed,
-    )
-
-
-def prepare_proofs(document: JSONObject) -> PreparedProofs:
-    """The static phase of :func:`get_proof_outcomes`: everything the bytes decide.
-
-    Per proof: type and cryptosuite, the stated purpose, ``created`` and ``expires`` parsed,
-    the proofValue decoded, ``previousProof`` ids matched within the set, the ``@context``
-    prefix, and the exact bytes the signature signs (JCS and SHA-256, or RDFC-1.0). Nothing
-    here depends on the time, the verifier's expectations or on which keys are trusted;
-    :func:`check_prepared_proofs` does all of that, every time.
-
-    Args:
-        document: The secured document (not modified; the result refers to its proofs).
-
-    Returns:
-        The prepared proofs; a failure of a static step is kept in the proof's entry.
-
-    """
-    try:
-        proofs = proofs_of(document)
-    except MalformedInputError as e:
-        return PreparedProofs(ProofOutcome(0, {}, False, error=_detached(e)))
-    if not proofs:
-        return PreparedProofs(
-            ProofOutcome(0, {}, False, error=InvalidProofError("document has no proof"))
-        )
-    if len(proofs) > 1:
-        ids = [repr(p["id"]) for p in proofs if "id" in p]
-        if len(ids) != len(set(ids)):
-            error = InvalidProofError("proof ids in the proof set are not unique")
-            return PreparedProofs(
-                None, tuple(PreparedProof(i, p, _TYPE, error) for i, p in enumerate(proofs))
-            )
-    return PreparedProofs(
-        None, tuple(_prepare_one(i, p, document, proofs) for i, p in enumerate(proofs))
-    )
 
 
 def _check_one(p: PreparedProof, expect: _Expectations) -> ResolvedVerificationMethod | None:
@@ -633,14 +341,15 @@ def check_prepared_proofs(
         now = require_aware(now)
     if prepared.fixed is not None:
         return [prepared.fixed]
+    # Positional: a named tuple is built faster so (the order is the class's).
     expect = _Expectations(
-        resolver=resolver,
-        purpose=expected_purpose,
-        now=now,
-        latest_created=None if now is None else shift(now, clock_skew),
-        challenge=challenge,
-        domain=domain,
-        signature_cache=signature_cache,
+        resolver,
+        expected_purpose,
+        now,
+        None if now is None else shift(now, clock_skew),
+        challenge,
+        domain,
+        signature_cache,
     )
     outcomes = []
     for p in prepared.proofs:
@@ -654,27 +363,6 @@ def check_prepared_proofs(
             else:
                 outcomes.append(ProofOutcome(p.number, p.proof, True, method=method))
     return outcomes
-
-
-def _parse_proof_time(value: JSONValue, name: str) -> datetime:
-    try:
-        return parse_datetime(value, field=f"proof {name}")
-    except MalformedInputError as e:
-        raise InvalidProofError(e.message, code="INVALID_DATETIME") from e
-
-
-def _decode_proof_value(proof: JSONObject) -> bytes:
-    # vc-di-eddsa §3.3.2 step 3: base58btc multibase ("z") only.
-    value = proof.get("proofValue")
-    if not isinstance(value, str) or not value.startswith("z"):
-        raise InvalidProofError("proofValue must be a base58btc multibase string ('z...')")
-    try:
-        signature = b58decode(value[1:])
-    except MalformedInputError as e:
-        raise InvalidProofError("proofValue is not valid base58btc") from e
-    if len(signature) != 64:
-        raise InvalidProofError(f"proofValue decodes to {len(signature)} bytes, expected 64")
-    return signature
 
 
 def get_proof_outcomes(

@@ -113,6 +113,8 @@ def require_aware(value: datetime) -> datetime:
         ValueError: ``value`` is naive; naive datetimes are never accepted.
 
     """
+    if value.tzinfo is UTC:  # The usual case, and always aware.
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime: pass an aware UTC datetime")
     return value

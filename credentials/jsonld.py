@@ -18,7 +18,8 @@ document whose ``@context`` is a list of shipped URLs, with no other JSON-LD key
 (a proof may repeat the document's own ``@context``), is fully described by that list: the
 list is processed once (cached by its exact value) and the document is then checked by one
 walk against the cached result. Only documents with inline contexts or other keywords are
-expanded in full.
+expanded in full. The same walk notes whether every value is plain JSON (no float, no
+subclass), which spares JCS its own walk (:func:`check_credential_jsonld_plain`).
 
 The published context at ``https://www.w3.org/ns/credentials/v2`` maps undefined terms to
 ``https://www.w3.org/ns/credentials/issuer-dependent#`` (``@vocab``; VC DM 2.0 §5.2). The
@@ -33,9 +34,9 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 from credentials.errors import MalformedInputError
 from credentials.strict_json import JSONObject, JSONValue, loads_object
@@ -45,6 +46,7 @@ __all__ = [
     "PYLD_LOCK",
     "SHIPPED_CONTEXTS",
     "check_credential_jsonld",
+    "check_credential_jsonld_plain",
     "context_bytes",
     "document_loader",
     "expand_safe",
@@ -85,6 +87,8 @@ _TERM = re.compile(r"[^\s:\"<>{}|\\^`\x00-\x1f\x7f]+\Z")
 # RFC 3987 absolute IRI, as strict as credentials.model.is_url.
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\"<>{}|\\^`\x00-\x1f\x7f]+\Z")
 _MAX_CACHED_CONTEXT_LISTS = 256
+_MAX_KNOWN_TYPES = 64
+_MAX_KNOWN_TYPE_LENGTH = 256
 
 
 def _bad(message: str, code: str) -> MalformedInputError:
@@ -247,6 +251,11 @@ class _ContextList:
     #: Terms the list defines as JSON literals (``"@type": "@json"``): at the top of a
     #: document their values are opaque data, so the fast path skips them.
     literals: frozenset[str] = frozenset()
+    #: Memo of ``type`` values already judged under this list (the same few recur in every
+    #: credential of a kind); bounded in entries and in length of each entry.
+    known_types: dict[str, bool] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 @functools.lru_cache(maxsize=_MAX_CACHED_CONTEXT_LISTS)
@@ -329,56 +338,152 @@ def _plain_key(key: str) -> bool:
     return plain
 
 
-def _scan(node: dict[str, Any] | list[Any], contexts: list[JSONValue], info: _ContextList) -> bool:
+def _scan(
+    node: dict[str, Any] | list[Any],
+    contexts: list[JSONValue],
+    info: _ContextList,
+    impure: list[object],
+) -> bool:
     """Walk ``node`` for the fast path; False as soon as it needs full expansion.
 
     A plain recursive walk: it is on the verification hot path, and a generator or an
     explicit stack cost several times more for credentials of a few dozen members.
-    Recursion is bounded by the strict parser's depth limit.
+    Recursion is bounded by the strict parser's depth limit. Members are visited in
+    document order, so the first rule broken is the one reported, on every path.
+
+    The same walk notes, in ``impure``, every value that is not exactly a str, int, bool or
+    None (a float, a subclass...): with none, the JCS fast path needs no walk of its own
+    (:func:`credentials.canonical.canonicalize_plain`).
 
     Raises:
         MalformedInputError: A ``type`` value is neither a defined term nor a URL.
 
     """
     if isinstance(node, list):
-        for child in node:
-            kind = type(child)
-            if (kind is dict or kind is list) and not _scan(child, contexts, info):
-                return False
-        return True
-    for key, child in node.items():
-        if key not in _PLAIN_KEYS and not _plain_key(key):
-            # Only a proof repeating the document's own contexts stays on the fast path;
-            # any other keyword or name JSON-LD may drop or treat specially is expanded.
-            if key == "@context" and child == contexts:
-                continue
-            return False
-        if key == "type":
-            for item in child if type(child) is list else (child,):
-                # Only strings reach the cache: a dict or list is unhashable (and never a type).
-                if type(item) is not str or not _type_ok(item, info):
-                    raise _bad(
-                        f"type {item!r} is neither a term defined by the credential's "
-                        "contexts nor an absolute URL",
-                        "INVALID_TYPE",
-                    )
-            continue
+        children: Any = node
+    elif not _PLAIN_KEYS.issuperset(node):
+        # Some member name is not known to be plain (one set operation in C decides the
+        # common case, where every name is): check them one by one.
+        return _scan_members(node, contexts, info, impure)
+    elif "type" in node:
+        return _scan_typed(node, contexts, info, impure)
+    else:
+        children = node.values()
+    for child in children:
         kind = type(child)
-        if (kind is dict or kind is list) and not _scan(child, contexts, info):
-            return False
+        if kind is str:
+            continue
+        if kind is dict:
+            if not _scan(child, contexts, info, impure):
+                return False
+        elif kind is list:
+            # The items of a list in line: one call fewer per list (most hold strings, or
+            # objects), in the same order.
+            for item in child:
+                kind = type(item)
+                if kind is str:
+                    continue
+                if kind is dict or kind is list:
+                    if not _scan(item, contexts, info, impure):
+                        return False
+                elif kind is not int and kind is not bool and item is not None:
+                    impure.append(item)
+        elif kind is not int and kind is not bool and child is not None:
+            impure.append(child)
     return True
 
 
-def _fast_path(document: JSONObject, contexts: list[JSONValue]) -> bool:
+def _scan_typed(
+    node: dict[str, Any], contexts: list[JSONValue], info: _ContextList, impure: list[object]
+) -> bool:
+    """:func:`_scan` for an object with a ``type`` and only plain member names."""
+    for key, child in node.items():
+        kind = type(child)
+        if kind is str:
+            # A type seen before under these contexts needs no call.
+            if key == "type" and info.known_types.get(child) is not True:
+                _check_types(child, info)
+            continue
+        if key == "type":
+            _check_types(child, info)
+        elif kind is dict or kind is list:
+            if not _scan(child, contexts, info, impure):
+                return False
+        elif kind is not int and kind is not bool and child is not None:
+            impure.append(child)
+    return True
+
+
+def _scan_members(
+    node: dict[str, Any], contexts: list[JSONValue], info: _ContextList, impure: list[object]
+) -> bool:
+    """:func:`_scan` for an object with a member name not (yet) known to be plain."""
+    for key, child in node.items():
+        if key not in _PLAIN_KEYS:
+            # Only a proof repeating the document's own contexts stays on the fast path;
+            # any other keyword or name JSON-LD may drop or treat specially is expanded.
+            if key == "@context":
+                if child != contexts:
+                    return False
+                if child is not contexts and (
+                    type(child) is not list or any(type(c) is not str for c in child)
+                ):
+                    # Equal is not identical: a list or str subclass compares equal too.
+                    impure.append(child)
+                continue
+            if not _plain_key(key):
+                return False
+        kind = type(child)
+        if key == "type":
+            _check_types(child, info)
+        elif kind is dict or kind is list:
+            if not _scan(child, contexts, info, impure):
+                return False
+        elif kind is not str and kind is not int and kind is not bool and child is not None:
+            impure.append(child)
+    return True
+
+
+def _check_types(value: Any, info: _ContextList) -> None:
+    """Raise unless every ``type`` value is a term the contexts define or an absolute URL."""
+    known = info.known_types
+    for item in value if type(value) is list else (value,):
+        # Only strings reach the memo: a dict or list is unhashable (and never a type).
+        if type(item) is not str:
+            _raise_bad_type(item)
+        ok = known.get(item)
+        if ok is None:
+            ok = _type_ok(item, info.vocab, info.terms)
+            if len(known) < _MAX_KNOWN_TYPES and len(item) <= _MAX_KNOWN_TYPE_LENGTH:
+                known[item] = ok
+        if not ok:
+            _raise_bad_type(item)
+
+
+def _raise_bad_type(item: object) -> NoReturn:
+    raise _bad(
+        f"type {item!r} is neither a term defined by the credential's contexts nor an absolute URL",
+        "INVALID_TYPE",
+    )
+
+
+def _fast_path(document: JSONObject, contexts: list[JSONValue], impure: list[object]) -> bool:
     """Check ``document`` against its cached context list; False if it needs expansion.
+
+    Values that are not plain JSON scalars are noted in ``impure`` (see :func:`_scan`).
 
     Raises:
         MalformedInputError: A rule is broken.
 
     """
-    urls = tuple(c for c in contexts if isinstance(c, str))
-    if len(urls) != len(contexts):
-        return False
+    for item in contexts:
+        if not isinstance(item, str):
+            return False
+        if type(item) is not str:
+            impure.append(item)
+    if type(contexts) is not list:
+        impure.append(contexts)
+    urls = tuple(contexts)
     info = _context_list(urls)
     if isinstance(info, MalformedInputError):
         # A fresh error each time: re-raising the cached one would grow its traceback.
@@ -386,20 +491,20 @@ def _fast_path(document: JSONObject, contexts: list[JSONValue]) -> bool:
     if info.literals and not info.literals.isdisjoint(document):
         # A top-level JSON literal (a presentation's scanAttestationBundles) is data, not
         # JSON-LD: nothing inside it is a term or a type. Deeper ones are expanded in full.
+        # Its values are not walked, so nothing is known of them.
+        impure.append(document)
         document = {k: v for k, v in document.items() if k not in info.literals}
-    return _scan(document, contexts, info)
+    return _scan(document, contexts, info, impure)
 
 
-@functools.lru_cache(maxsize=4096)
-def _type_ok(item: str, info: _ContextList) -> bool:
-    # Cached: the same few type names recur in every credential of a kind.
+def _type_ok(item: str, vocab: str | None, terms: frozenset[str]) -> bool:
     if not item:
         return False
-    if item in info.terms:
+    if item in terms:
         return True
     if ":" in item:
         return _ABSOLUTE.match(item) is not None
-    return info.vocab is not None and _TERM.match(item) is not None
+    return vocab is not None and _TERM.match(item) is not None
 
 
 def _check_expanded(expanded: object) -> None:
@@ -438,9 +543,28 @@ def check_credential_jsonld(document: JSONObject) -> None:
             ``JSONLD_PROTECTED_TERM``, ``JSONLD_INVALID`` or ``INVALID_TYPE``.
 
     """
+    check_credential_jsonld_plain(document)
+
+
+def check_credential_jsonld_plain(document: JSONObject) -> bool:
+    """:func:`check_credential_jsonld`, also telling whether ``document`` is plain JSON.
+
+    Returns:
+        True when the fast path decided the document and saw only exact ``dict``, ``list``,
+        ``str``, ``int``, ``bool`` and ``None`` values in it (no float, no subclass): then
+        every part of it may be canonicalized by
+        :func:`credentials.canonical.canonicalize_plain` while it is left unchanged.
+        False says nothing either way.
+
+    Raises:
+        MalformedInputError: As :func:`check_credential_jsonld`.
+
+    """
     contexts = document.get("@context")
-    if isinstance(contexts, list) and _fast_path(document, contexts):
-        return
+    if isinstance(contexts, list):
+        impure: list[object] = []
+        if _fast_path(document, contexts, impure):
+            return not impure
     # Expansion maps an empty type to the @vocab IRI itself; refuse it as the fast path does.
     if _has_empty_type(document):
         raise _bad(
@@ -448,6 +572,7 @@ def check_credential_jsonld(document: JSONObject) -> None:
             "INVALID_TYPE",
         )
     _check_expanded(expand_safe(document))
+    return False
 
 
 def _has_empty_type(node: object) -> bool:

@@ -10,14 +10,14 @@ proof.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
 from credentials.data_model_rules import check_optional_members
 from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
-from credentials.jsonld import check_credential_jsonld
+from credentials.jsonld import check_credential_jsonld, check_credential_jsonld_plain
 from credentials.strict_json import JSONObject
 from credentials.urls import is_url
 
@@ -54,10 +54,15 @@ def type_list(value: object, what: str) -> tuple[str, ...]:
         MalformedInputError: ``value`` is not a string or a non-empty list of strings.
 
     """
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(t, str) for t in items):
-        raise _bad(f"{what} type must be a string or a non-empty list of strings")
-    return tuple(t for t in items if isinstance(t, str))
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value:
+        for item in value:
+            if not isinstance(item, str):
+                break
+        else:
+            return tuple(value)
+    raise _bad(f"{what} type must be a string or a non-empty list of strings")
 
 
 def _contexts(document: JSONObject) -> tuple[str | JSONObject, ...]:
@@ -86,9 +91,14 @@ def issuer_id(document: JSONObject) -> str | None:
 
 def _issuer(document: JSONObject) -> str:
     raw = document.get("issuer")
-    if isinstance(raw, dict) and "id" not in raw:
-        raise _bad("an issuer object must have an id (a URL)", code="INVALID_ISSUER")
-    issuer = issuer_id(document)
+    if isinstance(raw, dict):
+        if "id" not in raw:
+            raise _bad("an issuer object must have an id (a URL)", code="INVALID_ISSUER")
+        found = raw["id"]
+    else:
+        found = raw
+    # As issuer_id(document), without reading the member twice.
+    issuer = found if isinstance(found, str) else None
     if issuer is None or not is_url(issuer):
         raise _bad(
             f"issuer must be a URL or an object whose id is a URL, not {_shown(issuer or raw)}",
@@ -129,6 +139,9 @@ class VerifiableCredential:
         valid_from: Start of validity, if stated.
         valid_until: End of validity, if stated.
         subjects: The credential subjects.
+        plain_json: True when :meth:`from_dict` found only plain JSON values in the document
+            (:func:`credentials.jsonld.check_credential_jsonld_plain`); False says nothing.
+            Valid while the document is left unchanged.
 
     """
 
@@ -140,6 +153,7 @@ class VerifiableCredential:
     valid_from: datetime | None
     valid_until: datetime | None
     subjects: tuple[JSONObject, ...]
+    plain_json: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, document: JSONObject) -> VerifiableCredential:
@@ -168,22 +182,24 @@ class VerifiableCredential:
         )
         if valid_from and valid_until and valid_until < valid_from:
             raise _bad("validUntil is before validFrom")
-        credential = cls(
-            document=document,
-            contexts=contexts,
-            id=cred_id if isinstance(cred_id, str) else None,
-            types=types,
-            issuer=_issuer(document),
-            valid_from=valid_from,
-            valid_until=valid_until,
-            subjects=_subjects(document),
-        )
+        issuer = _issuer(document)
+        subjects = _subjects(document)
         # VC DM 2.0 §5: typed objects, language values, related resources.
         check_optional_members(document)
         # VC DM 2.0 §4.3 and §4.5 with JSON-LD processing (offline, safe mode); last, as it
         # is the costliest check.
-        check_credential_jsonld(document)
-        return credential
+        plain = check_credential_jsonld_plain(document)
+        return cls(
+            document=document,
+            contexts=contexts,
+            id=cred_id if isinstance(cred_id, str) else None,
+            types=types,
+            issuer=issuer,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            subjects=subjects,
+            plain_json=plain,
+        )
 
     def to_dict(self) -> JSONObject:
         """Return the document exactly as parsed."""

@@ -9,11 +9,12 @@ wrong and where. Integers are kept exact, whatever their size; the range check b
 :mod:`credentials.canonical`.
 
 Two parsers give the same answer for every input. The fast path (``orjson``) accepts a
-document only when re-serializing the parsed value gives back the input bytes exactly: such
-text is compact, has no duplicate members and no escape or number that ``orjson`` would
-write differently, so nothing was lost in parsing. Anything else (pretty-printed text,
-escapes, duplicates, errors) goes to the slow path, the standard library parser with
-strict hooks, which also produces the error messages.
+document only when re-serializing the parsed value gives back the input bytes exactly
+(compact, or pretty-printed with two-space indentation, with or without one final newline):
+such text has no duplicate members and no escape or number that ``orjson`` would write
+differently, so nothing was lost in parsing. Anything else (other layouts, escapes,
+duplicates, errors) goes to the slow path, the standard library parser with strict hooks,
+which also produces the error messages.
 
 :func:`dumps` writes compact UTF-8 JSON for the wire. It is NOT canonical: bytes that are
 signed or hashed come only from :mod:`credentials.canonical`.
@@ -74,6 +75,8 @@ _NOT_OPENERS = bytes(b for b in range(256) if b not in b"[{")
 _DEPTH_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
 _DEPTH_CHUNK = 4096
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_INDENT = orjson.OPT_INDENT_2
+_DEEP_LINE = b"\n" + b" " * (2 * MAX_DEPTH)
 
 
 def _fail(message: str) -> NoReturn:
@@ -118,6 +121,13 @@ def _deeper_than(raw: bytes, max_depth: int) -> bool:
             return True
         depth += chunk.count(b"[") + chunk.count(b"{") - chunk.count(b"]") - chunk.count(b"}")
     return False
+
+
+def _deep_line(max_depth: int) -> bytes:
+    """The start of a line indented for nesting deeper than ``max_depth`` (two spaces a level)."""
+    if max_depth == MAX_DEPTH:
+        return _DEEP_LINE
+    return b"\n" + b" " * (2 * max(max_depth, 0))
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -241,17 +251,30 @@ def loads(
             ``max_depth`` or input larger than ``max_bytes``.
 
     """
-    raw = _as_bytes(data, max_bytes)
-    # Fast path: accept only if orjson's re-serialization is byte-identical to the input.
-    # Such text has no duplicate member names (orjson never writes any) and no escape or
-    # number spelled differently, so the parsed value is exactly what the text says.
+    # Bytes within the limit, the usual input, need no conversion.
+    raw = data if type(data) is bytes and len(data) <= max_bytes else _as_bytes(data, max_bytes)
+    # Fast path: accept only if orjson's re-serialization, compact or indented by two spaces
+    # (how json.dumps(indent=2) and JSON.stringify(v, null, 2) print), is byte-identical to
+    # the input. Such text has no duplicate member names (orjson never writes any) and no
+    # escape or number spelled differently, so the parsed value is exactly what the text says.
+    shallow = False
     try:
         value: JSONValue = orjson.loads(raw)
-        same = orjson.dumps(value) == raw
+        option = orjson.OPT_APPEND_NEWLINE if raw.endswith(b"\n") else 0
+        if raw[1:2] == b"\n":
+            # Only indented text has a line break there (compact text has none at all).
+            same = orjson.dumps(value, option=option | _INDENT) == raw
+            # Indented so, a container nested d deep puts a line at 2 * (d - 1) spaces or
+            # more: with no line at 2 * max_depth, nothing is nested deeper than max_depth.
+            shallow = same and _deep_line(max_depth) not in raw
+        else:
+            same = orjson.dumps(value, option=option) == raw
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         same = False
     if same and (
-        len(raw.translate(None, _NOT_OPENERS)) <= max_depth or not _deeper_than(raw, max_depth)
+        shallow
+        or len(raw.translate(None, _NOT_OPENERS)) <= max_depth
+        or not _deeper_than(raw, max_depth)
     ):
         return value
     # Slow path: decides every other input and explains rejections.

@@ -144,7 +144,8 @@ def prepare_credential(document: JSONObject) -> PreparedCredential:
         credential = VerifiableCredential.from_dict(document)
     except MalformedInputError as e:
         return PreparedCredential(Check.failed("data_model", e.code, e.message), document)
-    return PreparedCredential(_CONFORMS, document, credential, prepare_proofs(document))
+    proofs = prepare_proofs(document, plain=credential.plain_json)
+    return PreparedCredential(_CONFORMS, document, credential, proofs)
 
 
 def check_prepared_credential(
