@@ -17,7 +17,7 @@ from typing import cast
 from credentials.data_model_rules import check_optional_members
 from credentials.datetimes import parse_datetime
 from credentials.errors import MalformedInputError
-from credentials.jsonld import check_credential_jsonld, check_credential_jsonld_plain
+from credentials.jsonld import check_credential_jsonld_plain
 from credentials.strict_json import JSONObject
 from credentials.urls import is_url
 
@@ -269,18 +269,21 @@ def _bundles(
     return cast("tuple[JSONObject, ...]", tuple(raw))
 
 
-def _presentation_jsonld(document: JSONObject) -> None:
+def _presentation_jsonld(document: JSONObject) -> bool:
     """VC DM 2.0 §4.3, §4.5 and §5 checks of the presentation itself (not its credentials).
 
     ``verifiableCredential`` is a graph container with ``"@context": null`` in the v2
     context: each embedded credential is its own graph under its own contexts and is
     checked on its own (:meth:`VerifiableCredential.from_dict`, at verification), so the
     envelope is checked without it. The scan attestation bundles are a JSON literal.
+
+    Returns:
+        Whether the envelope is plain JSON (:func:`check_credential_jsonld_plain`).
     """
     envelope = {k: v for k, v in document.items() if k != "verifiableCredential"}
     try:
         check_optional_members(envelope)
-        check_credential_jsonld(envelope)
+        return check_credential_jsonld_plain(envelope)
     except MalformedInputError as e:
         raise _bad(f"the presentation: {e.message}", code=e.code) from e
 
@@ -305,6 +308,10 @@ class VerifiablePresentation:
         holder: The holder's id (a URL), or None when the presentation names none.
         credentials: The embedded credentials, in order.
         attestation_bundles: The scan attestation bundles, in order (often none).
+        envelope_plain_json: True when every value outside ``verifiableCredential`` is
+            plain JSON and that member is an exact list of exact objects
+            (:func:`credentials.jsonld.check_credential_jsonld_plain`); with every embedded
+            credential plain too, the whole presentation is. False says nothing.
 
     """
 
@@ -315,6 +322,7 @@ class VerifiablePresentation:
     holder: str | None
     credentials: tuple[JSONObject, ...]
     attestation_bundles: tuple[JSONObject, ...] = ()
+    envelope_plain_json: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, document: JSONObject) -> VerifiablePresentation:
@@ -356,7 +364,8 @@ class VerifiablePresentation:
                 code="INVALID_PRESENTATION",
             )
         # Last: the JSON-LD check is the costliest.
-        _presentation_jsonld(document)
+        plain = _presentation_jsonld(document)
+        embedded = document.get("verifiableCredential")
         return cls(
             document=document,
             contexts=contexts,
@@ -365,4 +374,7 @@ class VerifiablePresentation:
             holder=holder,
             credentials=credentials,
             attestation_bundles=bundles,
+            envelope_plain_json=plain
+            and type(embedded) is list
+            and all(type(c) is dict for c in embedded),
         )

@@ -43,7 +43,12 @@ from typing import Any
 
 import orjson
 
-from credentials.data_integrity import DIDKeyResolver, get_proof_outcomes, proofs_of
+from credentials.data_integrity import (
+    DIDKeyResolver,
+    check_prepared_proofs,
+    prepare_proofs,
+    proofs_of,
+)
 from credentials.errors import MalformedInputError
 from credentials.model import VerifiablePresentation
 from credentials.prepared import PreparedCache
@@ -217,9 +222,19 @@ def _explained(check: Check, domain: str) -> Check:
 
 
 def _proof(
-    document: JSONObject, *, now: datetime, challenge: str, domain: str, snapshot: TrustSnapshot
+    document: JSONObject,
+    *,
+    now: datetime,
+    challenge: str,
+    domain: str,
+    snapshot: TrustSnapshot,
+    plain: bool,
 ) -> tuple[Check, str | None]:
-    """Step 2: the holder's proof; returns the check and the signer's DID when it passed."""
+    """Step 2: the holder's proof; returns the check and the signer's DID when it passed.
+
+    ``plain``: the whole presentation is known to be plain JSON (its envelope and every
+    credential inside), so canonicalizing it needs no walk over its value types.
+    """
     try:
         proofs = proofs_of(document)
     except MalformedInputError as e:
@@ -244,8 +259,8 @@ def _proof(
             ),
             None,
         )
-    outcomes = get_proof_outcomes(
-        document,
+    outcomes = check_prepared_proofs(
+        prepare_proofs(document, plain=plain),
         resolver=_DID_KEYS,
         expected_purpose="authentication",
         now=now,
@@ -340,13 +355,18 @@ def _value_bytes(document: JSONObject) -> bytes | None:
 
 def _prepared(
     document: JSONObject, cache: PreparedCache[PreparedForSnapshot] | None
-) -> PreparedForSnapshot | None:
-    if cache is None:
-        return None
-    data = _value_bytes(document)
-    if data is None:
-        return None
+) -> PreparedForSnapshot:
+    """What ``document``'s value decides, from ``cache`` when it holds an equal value."""
+    data = None if cache is None else _value_bytes(document)
+    if cache is None or data is None:
+        return prepare_for_snapshot(document)
     return cache.get_or_prepare(data, lambda _: prepare_for_snapshot(document))
+
+
+def _plain(prepared: PreparedForSnapshot) -> bool:
+    """Whether the credential was found to hold plain JSON values only."""
+    credential = prepared.credential.credential
+    return credential is not None and credential.plain_json
 
 
 def _credential(
@@ -355,15 +375,11 @@ def _credential(
     snapshot: TrustSnapshot,
     now: datetime,
     signature_cache: SignatureCache | None,
-    prepared_cache: PreparedCache[PreparedForSnapshot] | None,
+    prepared: PreparedForSnapshot,
 ) -> tuple[TrustedVerification, frozenset[str]]:
     """Step 4: one credential's own result (benefits withheld) and what it would grant."""
     outcome = verify_with_snapshot(
-        document,
-        snapshot,
-        now=now,
-        signature_cache=signature_cache,
-        prepared=_prepared(document, prepared_cache),
+        document, snapshot, now=now, signature_cache=signature_cache, prepared=prepared
     )
     result = outcome.result.with_checks(holder)
     verified = result.verified
@@ -414,13 +430,18 @@ def verify_presentation_with_snapshot(
             VerificationResult((Check.failed("data_model", e.code, e.message),))
         )
     checks = [Check.passed("data_model", "conforms to VC Data Model 2.0 (presentation)")]
-    proof, signer = _proof(document, now=now, challenge=challenge, domain=domain, snapshot=snapshot)
+    # The credentials' static phase first: it also tells whether each is plain JSON.
+    prepared = [_prepared(credential, prepared_cache) for credential in vp.credentials]
+    plain = vp.envelope_plain_json and all(_plain(p) for p in prepared)
+    proof, signer = _proof(
+        document, now=now, challenge=challenge, domain=domain, snapshot=snapshot, plain=plain
+    )
     checks.append(proof)
     holder, per_credential = _holder(vp, signer)
     checks.append(holder)
     results = [
-        _credential(credential, check, snapshot, now, signature_cache, prepared_cache)
-        for credential, check in zip(vp.credentials, per_credential, strict=True)
+        _credential(credential, check, snapshot, now, signature_cache, ready)
+        for credential, check, ready in zip(vp.credentials, per_credential, prepared, strict=True)
     ]
     presentation = VerificationResult(tuple(checks))
     return PresentationVerification(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from test_pipeline import NOW, US_BASE, snapshot
 from test_presentation import CHALLENGE, SPENT, aeo, signed_vp, unsigned_vp
 
+from credentials.model import PRESENTATION_CONTEXT, VC_V2_CONTEXT, VerifiablePresentation
 from credentials.prepared import PreparedCache
 from registry.pipeline import PreparedForSnapshot
 from registry.presentation import _value_bytes, verify_presentation_with_snapshot
@@ -57,3 +59,39 @@ def test_a_credential_changed_after_a_verified_one_is_not_served_from_the_cache(
     assert refused["verified"] is False and refused["benefits"] == []
     assert refused["credentialResults"][0]["verified"] is False
     assert (len(cache), cache.hits) == (2, 1)
+
+
+# -- the holder's proof over a presentation known to be plain JSON ------------------------------
+
+
+def test_a_plain_presentation_is_known_plain_and_verifies() -> None:
+    vp = signed_vp(unsigned_vp([aeo(number=1), aeo(number=2)]))
+    assert VerifiablePresentation.from_dict(vp).envelope_plain_json is True
+    body = _verify(vp, PreparedCache())
+    assert body["verified"] is True and body["benefits"] == ["reduced-examination"]
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["cold", "cached"])
+def test_floats_anywhere_take_the_reference_canonicalization(cached: bool) -> None:
+    # A float in the envelope (inside a JSON literal) or inside a credential: RFC 8785 writes
+    # 1.0 as 1 and orjson as 1.0, so a wrong "plain" claim would fail the holder's proof.
+    cache: PreparedCache[PreparedForSnapshot] | None = PreparedCache() if cached else None
+    in_bundle = unsigned_vp(
+        [aeo()],
+        **{"@context": [VC_V2_CONTEXT, PRESENTATION_CONTEXT]},
+        scanAttestationBundles=[{"type": "ScanAttestationBundle", "reading": 1.0}],
+    )
+    assert VerifiablePresentation.from_dict(in_bundle).envelope_plain_json is False
+    inside = copy.deepcopy(aeo())
+    inside["credentialSubject"]["reading"] = 1.0  # an undefined term: that credential fails
+    for document in (in_bundle, unsigned_vp([aeo(number=1), inside])):
+        outcome = verify_presentation_with_snapshot(
+            signed_vp(document),
+            snapshot(),
+            now=NOW,
+            challenge=CHALLENGE,
+            domain=US_BASE,
+            prepared_cache=cache,
+        )
+        assert outcome.presentation.check("proof") is not None
+        assert outcome.presentation.verified, outcome.presentation.to_dict()
