@@ -6,6 +6,7 @@ Starts ``trustlane node serve`` (SQLite, plain HTTP on 127.0.0.1, 2 workers) as
 1. **Keep-alive throughput**: ``wrk`` with 16 connections on 2 threads, interleaved round
    by round: ``GET /health/live`` and ``POST /credentials/verify`` of the credential
    (``bench/wrk_post.lua`` sends the body and token). Ratio verify / live per round, median.
+   Each endpoint is first loaded for ``WARM_UP_SECONDS``, not measured.
    The same credential is verified every time, so after the first request its signature
    comes from the worker's signature cache (status, recognition and validity are still
    checked: see ``credentials/signature_cache.py``).
@@ -49,6 +50,7 @@ THREADS = 2
 WORKERS = 2
 SOAK_SHARE = 0.8
 RSS_VERIFIES = 10_000
+WARM_UP_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -202,9 +204,13 @@ def _fmt_rss(sizes: list[float]) -> str:
 # Where a verify request's samples go: the first rule whose frame is in a sample's stack
 # names its stage (frames as py-spy writes them, "function (file:line)", line ignored).
 _STAGES = (
-    ("TrustSnapshotSource.current (", "app: trust snapshot freshness check (one SELECT)"),
+    (
+        "TrustSnapshotSource.current (",
+        "app: trust snapshot freshness check (one SELECT, or one shared with other requests)",
+    ),
     ("verify_with_snapshot (", "app: verification pipeline (pure)"),
     ("json_body (", "app: request body (strict JSON parse)"),
+    ("VerifyAnswers.response (", "app: response body (JSON)"),
     ("jsonify (", "app: response body (JSON)"),
     ("BufferingWorker.call_app (", "app: Flask, token guard, the rest"),
     ("_write_to_self (", "thread to event loop hand-off (wake-up write, GIL)"),
@@ -259,7 +265,7 @@ def profile_workers(
     if not total:
         return [], load
     rows = ["| where | share of the workers' samples |", "|---|---:|"]
-    for _, name in (*_STAGES, ("", "other")):
+    for name in dict.fromkeys(name for _, name in (*_STAGES, ("", "other"))):
         if stages[name]:
             rows.append(f"| {name} | {stages[name] / total:.0%} |")
     return rows, load
@@ -352,6 +358,13 @@ def run(
                     workers=workers,
                 )
 
+            # Warm-up, not measured: both endpoints once for a second, so that the first
+            # round of neither pays the workers' start (threads, pooled connections, the
+            # first preparation of the body).
+            wrk(exe, f"{base}/health/live", WARM_UP_SECONDS)
+            wrk(
+                exe, f"{base}/credentials/verify", WARM_UP_SECONDS, body_file=body_file, token=token
+            )
             for _ in range(rounds):
                 live.append(wrk(exe, f"{base}/health/live", seconds, workers=workers))
                 verify.append(verify_load(seconds))

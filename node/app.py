@@ -156,10 +156,13 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
     @app.before_request
     def _guard() -> None:
         # Unknown routes fall through to the 404 handler without asking for a token.
-        if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        endpoint = request.endpoint
+        if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
             return
         # The officer console authenticates by its session cookie (node/console/web.py).
-        if request.blueprint is not None and request.blueprint.startswith(CONSOLE):
+        # The blueprint as Flask's request.blueprint names it, from the endpoint read once.
+        blueprint, dot, _ = endpoint.rpartition(".")
+        if dot and blueprint.startswith(CONSOLE):
             return
         authenticate(authenticator)
 

@@ -37,6 +37,7 @@ import re
 import signal
 import ssl
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from gunicorn.workers.base import Worker
 
 from federation_config.loader import load
 from federation_config.settings import NodeSettings
+from node.api.common import RECEIVED_AT
 from node.api.errors import PROBLEM_BASE
 from node.app import create_app
 from node.logs import gunicorn_logconfig, log_format
@@ -212,8 +214,13 @@ def _environ(
     server: tuple[str, int],
     peer: tuple[str, int],
     multiprocess: bool,
+    received_at: float,
 ) -> dict[str, Any]:
-    """The PEP 3333 environ of a complete, buffered request."""
+    """The PEP 3333 environ of a complete, buffered request.
+
+    ``received_at`` is the ``time.monotonic()`` by which the whole request had been received
+    (``environ[RECEIVED_AT]``): the app may rely on every change committed before it.
+    """
     target = request.target.decode("latin-1")
     if target.startswith(("http://", "https://")):  # absolute form
         parts = urlsplit(target)
@@ -244,6 +251,7 @@ def _environ(
         "wsgi.multithread": True,
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
+        RECEIVED_AT: received_at,
     }
     for raw_name, raw_value in request.headers:  # h11 lower-cases names
         name = raw_name.decode("ascii")
@@ -489,6 +497,7 @@ class _Connection:
                     server=self.server,
                     peer=self.peer,
                     multiprocess=self.worker.multiprocess,
+                    received_at=time.monotonic(),
                 )
                 response = await self.loop.run_in_executor(
                     self.worker.pool, self.worker.call_app, environ

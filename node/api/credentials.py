@@ -6,23 +6,79 @@ from flask import Blueprint, Response, current_app, g, jsonify
 
 from credentials.errors import MalformedInputError
 from credentials.model import is_url
+from credentials.result import VerificationResult
 from credentials.strict_json import JSONObject, loads_object
 from node.api.common import (
     MAX_REQUEST_BYTES,
     Clock,
+    compact_json,
     json_body,
     json_body_bytes,
+    json_response,
+    json_text_response,
     member,
     optional_time,
+    received_at,
     require_scope,
+    writes_compact_json,
 )
 from node.api.errors import ApiError
 from node.api.routing import url_id_route
 from node.services.issuance import IssuanceService
 from node.services.status import StatusChange, StatusService
 from node.services.verification import PreparedVerifyRequest, VerificationService
+from registry.pipeline import TrustedVerification
 
-__all__ = ["make_blueprint", "status_change_json"]
+__all__ = ["VerifyAnswers", "make_blueprint", "status_change_json"]
+
+_VerifyAnswerKey = tuple[VerificationResult, frozenset[str], str | None, bool]
+
+
+class VerifyAnswers:
+    """The JSON text of recent verify answers, by the value of what it is written from.
+
+    :meth:`TrustedVerification.to_dict` reads the result (its checks and warnings), the
+    benefits, the agreement and ``historical``: frozen values, compared by value. Two
+    outcomes equal in these write the same text, so it is written once: a credential
+    verified again with nothing changed gives equal values (its passing checks are even the
+    same objects). Any other outcome (a check that now fails, another detail) is another
+    key. ``tests/unit/test_api_common.py`` checks that these are all the fields there are.
+
+    Bounded (emptied when full); only the compact text of :func:`compact_json` is kept, and
+    only up to ``max_chars`` (an answer is about 1 KB; the key's strings are all in the
+    text), so the memory held stays below ``2 * max_entries * max_chars`` characters.
+
+    Args:
+        max_entries: How many answers to keep.
+        max_chars: The longest answer kept; longer ones are written every time.
+
+    """
+
+    def __init__(self, max_entries: int = 256, max_chars: int = 8192) -> None:
+        self._max = max_entries
+        self._max_chars = max_chars
+        self._texts: dict[_VerifyAnswerKey, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def response(self, outcome: TrustedVerification) -> Response:
+        """The answer to a verify request: the outcome, 200 when verified, else 422."""
+        status = 200 if outcome.verified else 422
+        if not writes_compact_json():  # debug mode: indented, as jsonify writes it
+            return json_response(outcome.to_dict(), status)
+        key = (outcome.result, outcome.benefits, outcome.agreement, outcome.historical)
+        text = self._texts.get(key)
+        if text is None:
+            text = compact_json(outcome.to_dict())
+            if text is None:  # pragma: no cover - the app left compact mode meanwhile
+                return json_response(outcome.to_dict(), status)
+            if len(text) > self._max_chars:
+                return json_text_response(text, status)
+            if len(self._texts) >= self._max:
+                self._texts.clear()
+            self._texts[key] = text
+        return json_text_response(text, status)
 
 
 def status_change_json(change: StatusChange) -> JSONObject:
@@ -86,6 +142,7 @@ def make_blueprint(
 ) -> Blueprint:
     """The ``/credentials`` blueprint."""
     bp = Blueprint("credentials", __name__)
+    answers = VerifyAnswers()
 
     @bp.post("/credentials/issue")
     @require_scope("issuer")
@@ -103,9 +160,10 @@ def make_blueprint(
 
     @bp.post("/credentials/verify")
     @require_scope("officer", "issuer", "auditor")
-    def verify() -> tuple[Response, int]:
+    def verify() -> Response:
         # The same body bytes again reuse their prepared form (VerificationService); the
-        # checks that depend on time and trust run on every request.
+        # checks that depend on time and trust run on every request, against the trust
+        # that held when the request was received (or later).
         limit: int = current_app.config[MAX_REQUEST_BYTES]
         parsed = verification.prepare_request(
             json_body_bytes(), lambda data: _parse_verify_body(data, limit)
@@ -115,8 +173,9 @@ def make_blueprint(
             now=clock(),
             at=optional_time(parsed.options.get("at"), "options.at"),
             prepared=parsed.prepared,
+            fresh_since=received_at(),
         )
-        return jsonify(outcome.to_dict()), 200 if outcome.verified else 422
+        return answers.response(outcome)
 
     @bp.post("/credentials/status")
     @require_scope("issuer")

@@ -5,6 +5,13 @@ The snapshot is rebuilt only when the database's trust generation moved (see
 only after a change. Parsed DID documents, agreements and status lists are reused across
 rebuilds while their stored versions are unchanged.
 
+A request may share that integer with the other requests of its worker: given the time it
+was received (``fresh_since``), it takes the last generation read that *started* at or after
+that time instead of reading again. Such a read began after the request arrived, so after
+every change committed before the request was sent: it sees them all, as the request's own
+read would. Under load, one read then serves the requests that were queued while it ran,
+and far fewer requests hand the GIL over for a database call.
+
 Decisions:
 
 - This node's own lists are read from its own database and are always current; the
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -132,15 +140,21 @@ class TrustSnapshotSource:
         self._lock = threading.Lock()
         self._snapshot: TrustSnapshot | None = None
         self._parsed: dict[tuple[str, str], StatusListCredentialInfo] = {}
+        # The latest completed generation read: (time.monotonic() just before it began, value).
+        self._last_read: tuple[float, int] | None = None
 
-    def current(self) -> TrustSnapshot:
+    def current(self, *, fresh_since: float | None = None) -> TrustSnapshot:
         """The snapshot at the database's current generation.
+
+        Args:
+            fresh_since: When the request asking was received (``time.monotonic()``); a
+                generation read that began at or after it stands in for a new read (see the
+                module docstring). None (the default) always reads.
 
         Raises:
             StorageError: The database cannot be read.
         """
-        # One statement, no transaction (Database.read_value): this runs on every request.
-        generation = int(self._db.read_value(self._generation_sql) or 0)
+        generation = self._generation(fresh_since)
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
@@ -148,15 +162,43 @@ class TrustSnapshotSource:
             snapshot = self._snapshot
             if snapshot is not None and snapshot.generation == generation:
                 return snapshot
+            started = time.monotonic()
             snapshot = self._build()
             previous, self._last_built = self._last_built, snapshot
             if self._signatures is not None and previous is not None:
                 _forget_changed_keys(self._signatures, previous, snapshot)
             self._snapshot = snapshot
+            # The build read the generation too (after ``started``): requests that may share
+            # a read now find the snapshot's own generation rather than an older one that
+            # would send each of them into another rebuild.
+            self._remember(started, snapshot.generation)
             return snapshot
 
+    def _generation(self, fresh_since: float | None) -> int:
+        """The trust generation, read now or by a read that began at or after ``fresh_since``."""
+        last = self._last_read
+        if fresh_since is not None and last is not None and last[0] >= fresh_since:
+            return last[1]
+        # Stamped before the statement is sent: the read begins after this time, so it sees
+        # every change committed before it (what a request received then may rely on).
+        started = time.monotonic()
+        # One statement, no transaction (Database.read_value): this runs on every request.
+        generation = int(self._db.read_value(self._generation_sql) or 0)
+        self._remember(started, generation)
+        return generation
+
+    def _remember(self, started: float, generation: int) -> None:
+        """Keep a completed read (begun at ``started``) unless one that began later is kept."""
+        # Concurrent reads may finish out of order: keep the one that began last. (A race
+        # lost between threads keeps an earlier read, which is still a true one: it only
+        # lets fewer requests share it.)
+        last = self._last_read
+        if last is None or started > last[0]:
+            self._last_read = (started, generation)
+
     def invalidate(self) -> None:
-        """Forget the snapshot (the next request rebuilds it)."""
+        """Forget the snapshot and the last generation read (the next request rebuilds)."""
+        self._last_read = None
         self._snapshot = None
 
     # -- building ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Verifying credentials at this node: the pure pipeline over the current trust snapshot.
 
 A verify request reads the trust snapshot (one integer from the database when nothing
-changed), runs :func:`registry.pipeline.verify_with_snapshot` and hands the lists the result
-names for refetching to the background queue. It never fetches from a peer and never writes.
+changed, or none when a read that began after the request was received can be shared: see
+:mod:`node.services.trust`), runs :func:`registry.pipeline.verify_with_snapshot` and hands
+the lists the result names for refetching to the background queue. It never fetches from a
+peer and never writes.
 
 With a :class:`~credentials.prepared.PreparedCache`, what the request body's exact bytes
 decide (strict parse, the data model and JSON-LD checks, the proofs' static steps and the
@@ -126,11 +128,15 @@ class VerificationService:
         now: datetime,
         at: datetime | None = None,
         prepared: PreparedForSnapshot | None = None,
+        fresh_since: float | None = None,
     ) -> TrustedVerification:
         """Verify now, or answer "was it valid at ``at``" (historical: never benefits).
 
         ``prepared``, when given, is the static phase of exactly ``credential``
         (:meth:`prepare_request`); every check that depends on time or trust runs anyway.
+        ``fresh_since``, when given, is when the request was received (``time.monotonic()``):
+        the trust snapshot then reflects every change committed before that time
+        (:meth:`TrustSnapshotSource.current`).
 
         Raises:
             MalformedInputError: ``at`` lies in the future beyond the clock skew
@@ -142,7 +148,7 @@ class VerificationService:
                 f"'at' ({format_datetime(at)}) is in the future; ask about now or the past",
                 code="INVALID_OPTIONS",
             )
-        snapshot = self._trust.current()
+        snapshot = self._trust.current(fresh_since=fresh_since)
         if at is not None and at != now:
             try:
                 urls = [e.status_list_credential for e in status_entries_of(credential)]
