@@ -21,9 +21,9 @@ from pathlib import Path
 
 import nacl.pwhash
 
+from bench.http_bench import SUBJECT as _SUBJECT
 from bench.report import record
 from credentials.keys import PrivateKey
-from credentials.strict_json import JSONObject
 from federation_config.settings import NodeSettings
 from node.app import create_app
 from node.services.aeo_import import CSV_COLUMNS, import_register, parse_register
@@ -87,19 +87,6 @@ def _fresh_node(root: Path, name: str) -> tuple[NodeServices, str]:
         keystore_opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
         keystore_memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
     )
-
-
-_SUBJECT: JSONObject = {
-    "id": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
-    "legalName": "Beispiel Logistik GmbH",
-    "identifiers": [{"scheme": "EORI", "value": "DE123456789012345"}],
-    "country": "DE",
-    "authorisationNumber": "DEAEOF0000012345",
-    "programme": "EU-AEO",
-    "level": "AEOF",
-    "roles": ["exporter", "importer"],
-    "reassessmentDate": "2028-06-30T00:00:00Z",
-}
 
 
 def issuance_rates(count: int = 500, warmup: int = 50) -> dict[str, tuple[float, float]]:
