@@ -194,7 +194,8 @@ def run(
     lines = [
         "## Node over HTTP (gunicorn, SQLite, loopback)",
         "",
-        f"{workers} gunicorn sync workers, {clients} client processes (new connection per "
+        f"{workers} workers (`trustlane node serve`: gunicorn with the buffering worker of ADR "
+        f"0002), {clients} client processes (new connection per "
         f"request), {rounds} interleaved rounds of {seconds} s per figure, all on this machine's "
         f"{os.cpu_count()} cores.",
         "",
