@@ -8,6 +8,7 @@ Every endpoint needs a bearer token except the explicit allowlist of public endp
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -36,7 +37,7 @@ from node.api import (
     status_lists,
     witness,
 )
-from node.api.common import MAX_REQUEST_BYTES, authenticate
+from node.api.common import MAX_REQUEST_BYTES, RECEIVED_AT, authenticate, received_at
 from node.api.errors import register_error_handlers
 from node.console import CONSOLE, console_blueprints
 from node.federation.scheduler import start_scheduler
@@ -164,7 +165,14 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         blueprint, dot, _ = endpoint.rpartition(".")
         if dot and blueprint.startswith(CONSOLE):
             return
-        authenticate(authenticator)
+        fresh_since = received_at()
+        if fresh_since is None:
+            # Not stamped by `node serve` (the test client, another WSGI server): now is
+            # after the request arrived too, and the route then shares the token check's
+            # generation read instead of reading again.
+            fresh_since = time.monotonic()
+            request.environ[RECEIVED_AT] = fresh_since
+        authenticate(lambda token: authenticator(token, fresh_since=fresh_since))
 
     @app.after_request
     def _headers(response: Response) -> Response:

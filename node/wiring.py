@@ -233,7 +233,8 @@ def build_services(
         issuance,
         verification,
         clock,
-        TokenAuthenticator(db),
+        # Cached answers hold while the trust generation stays (a revocation moves it).
+        TokenAuthenticator(db, generation=trust.generation),
         federation,
         peers,
         sync,

@@ -12,12 +12,13 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from credentials.errors import MalformedInputError
 from credentials.strict_json import JSONValue
 from node.services.audit import record_event
-from node.storage import console_repo, tokens_repo
+from node.storage import console_repo, tokens_repo, trust_repo
 from node.storage.db import Database
 from node.storage.records import TokenRecord
 
@@ -98,6 +99,9 @@ def revoke_token(db: Database, token_id: str, *, now: datetime, actor: str) -> b
     with db.write() as conn:
         done = tokens_repo.revoke_token(conn, token_id, now)
         if done:
+            # The trust generation moves at commit: every worker's authenticator drops its
+            # cached answers on its next request (TokenAuthenticator).
+            trust_repo.mark_trust_changed(conn)
             # Console sessions opened with the token end with it (they would be refused
             # anyway: every console request re-reads the token).
             console_repo.end_sessions_of_token(conn, token_id, now)
@@ -113,28 +117,55 @@ def has_scope(record: TokenRecord, *wanted: str) -> bool:
 class TokenAuthenticator:
     """Authenticates bearer tokens with a short in-process cache.
 
-    A positive answer is reused for ``ttl`` seconds, so a revocation made elsewhere (CLI,
-    another worker) takes effect within ``ttl``; negative answers are never cached, so a new
-    token works at once. The cache holds token hashes, never tokens.
+    A positive answer is reused for at most ``ttl`` seconds, and with ``generation`` only
+    while the node's trust generation has not moved: a revocation moves it
+    (:func:`revoke_token`), so a token revoked anywhere (CLI, another worker or replica)
+    is refused on the next request. Without ``generation`` a revocation made elsewhere takes
+    effect within ``ttl``. Negative answers are never cached, so a new token works at once.
+    The cache holds token hashes, never tokens.
+
+    Args:
+        db: The node database.
+        ttl: The longest a positive answer is reused, in seconds.
+        max_entries: Cached answers before the cache starts over.
+        generation: The trust generation now, given when the request was received
+            (``time.monotonic()``, or None for "read it now"):
+            :meth:`node.services.trust.TrustSnapshotSource.generation`.
+
     """
 
-    def __init__(self, db: Database, *, ttl: float = 2.0, max_entries: int = 1024) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        ttl: float = 2.0,
+        max_entries: int = 1024,
+        generation: Callable[[float | None], int] | None = None,
+    ) -> None:
         self._db = db
         self._ttl = ttl
         self._max = max_entries
-        self._cache: dict[str, tuple[float, TokenRecord]] = {}
+        self._generation = generation
+        self._cache: dict[str, tuple[float, int, TokenRecord]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, token: str) -> TokenRecord | None:
-        """The active token record for ``token``, or None."""
+    def __call__(self, token: str, *, fresh_since: float | None = None) -> TokenRecord | None:
+        """The active token record for ``token``, or None.
+
+        ``fresh_since``: when the request was received; the generation checked is then one
+        read after that (see :meth:`node.services.trust.TrustSnapshotSource.generation`).
+        """
         if not _TOKEN.match(token):
             return None
         digest = _hash(token)
         now = time.monotonic()
+        # Read before the look-up: a revocation committed after this read moves the
+        # generation again, so what is cached under it is dropped on the next request.
+        generation = 0 if self._generation is None else self._generation(fresh_since)
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
+        if hit is not None and now - hit[0] < self._ttl and hit[1] == generation:
+            return hit[2]
         record = authenticate(self._db, token)
         with self._lock:
             if record is None:
@@ -142,7 +173,7 @@ class TokenAuthenticator:
             else:
                 if len(self._cache) >= self._max:
                     self._cache.clear()
-                self._cache[digest] = (now, record)
+                self._cache[digest] = (now, generation, record)
         return record
 
     def forget(self) -> None:

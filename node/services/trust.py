@@ -174,6 +174,14 @@ class TrustSnapshotSource:
             self._remember(started, snapshot.generation)
             return snapshot
 
+    def generation(self, fresh_since: float | None = None) -> int:
+        """The trust generation, read now or by a read that began at or after ``fresh_since``.
+
+        Raises:
+            StorageError: The database cannot be read.
+        """
+        return self._generation(fresh_since)
+
     def _generation(self, fresh_since: float | None) -> int:
         """The trust generation, read now or by a read that began at or after ``fresh_since``."""
         last = self._last_read
