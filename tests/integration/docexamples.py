@@ -72,7 +72,10 @@ _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _MASKS = [
     (_ID, "UUID"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"), "TIME"),
-    (re.compile(r"\bz[1-9A-HJ-NP-Za-km-z]{40,}"), "MULTIBASE"),
+    # At least 47 characters, as every multibase value here (a Multikey is 48, a proofValue
+    # 87 or 88): a random 43-character base64url code (an offer's pre-authorised code) that
+    # happens to start with z and use only base58 letters is no multibase.
+    (re.compile(r"\bz[1-9A-HJ-NP-Za-km-z]{46,}"), "MULTIBASE"),
     (re.compile(r"\bz[1-9A-HJ-NP-Za-km-z]{11}\.\.\.[1-9A-HJ-NP-Za-km-z]{4}\b"), "KEY"),
     (re.compile(r"\b[0-9a-f]{32,64}\b"), "HEX"),
     (re.compile(r"\btoken:[0-9a-f]{16}\b"), "token:TOKEN_ID"),
