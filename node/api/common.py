@@ -67,6 +67,20 @@ def received_at() -> float | None:
     return value if type(value) is float else None
 
 
+def _read_within(declared: int | None, read: Callable[[int], bytes], limit: int) -> bytes:
+    """At most ``limit`` bytes from ``read``; 413 when the request declares or holds more.
+
+    The declared length is checked before anything is read (werkzeug's ``request.stream``
+    is only opened by ``read``).
+    """
+    if declared is not None and declared > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
+    data = read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
+    return data
+
+
 def _buffered_body(environ: Mapping[str, Any], limit: int) -> bytes | None:
     """``json_body_bytes`` for the usual request of ``node serve``, or None for any other.
 
@@ -86,12 +100,7 @@ def _buffered_body(environ: Mapping[str, Any], limit: int) -> bytes | None:
     declared = environ.get("CONTENT_LENGTH")
     if type(declared) is not str or not declared.isascii() or not declared.isdigit():
         return None
-    if int(declared) > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
-    return data
+    return _read_within(int(declared), stream.read, limit)
 
 
 def json_body_bytes() -> bytes:
@@ -107,12 +116,7 @@ def json_body_bytes() -> bytes:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes")
-    return data
+    return _read_within(request.content_length, lambda size: request.stream.read(size), limit)
 
 
 def json_body() -> JSONObject:
