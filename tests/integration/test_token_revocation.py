@@ -9,8 +9,10 @@ through one of them, or by the CLI's function, and the other refuses the token n
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from flask.testing import FlaskClient
 
 from conftest import NodeFactory
@@ -18,12 +20,16 @@ from node.api.common import RECEIVED_AT
 from node.app import create_app
 from node.services.tokens import create_token, revoke_token
 from node.wiring import NodeServices, build_services
+from nodehelpers import close_services
 
 
-def _second_worker(services: NodeServices) -> tuple[NodeServices, FlaskClient]:
-    # Another worker: its own services (cache, pool) over the same data and database.
+@pytest.fixture
+def workers(make_node: NodeFactory) -> Iterator[tuple[NodeServices, FlaskClient]]:
+    """A node, and a client of another worker: its own services over the same data."""
+    services, _ = make_node()
     other = build_services(services.settings, {})
-    return other, create_app(other, testing=True).test_client()
+    yield services, create_app(other, testing=True).test_client()
+    close_services(other)
 
 
 def _token(services: NodeServices, scope: str) -> tuple[str, dict[str, str]]:
@@ -34,45 +40,37 @@ def _token(services: NodeServices, scope: str) -> tuple[str, dict[str, str]]:
 
 
 def test_a_token_revoked_in_one_worker_is_refused_by_the_other_at_once(
-    make_node: NodeFactory,
+    workers: tuple[NodeServices, FlaskClient],
 ) -> None:
-    services, _ = make_node()
-    other, client = _second_worker(services)
-    try:
-        token_id, officer = _token(services, "officer")
-        # The other worker has the token's answer cached (well within its TTL).
-        assert client.get("/registry/peers", headers=officer).status_code == 200
-        assert client.get("/registry/peers", headers=officer).status_code == 200
-        # Revoked in the first worker's process (as `trustlane token revoke` does).
-        assert revoke_token(services.db, token_id, now=datetime.now(UTC), actor="cli")
-        answer = client.get("/registry/peers", headers=officer)
-        assert answer.status_code == 401, answer.get_data()
-        assert answer.get_json()["code"] == "UNAUTHENTICATED"
-    finally:
-        other.db.dispose()
+    services, client = workers
+    token_id, officer = _token(services, "officer")
+    # The other worker has the token's answer cached (well within its TTL).
+    assert client.get("/registry/peers", headers=officer).status_code == 200
+    assert client.get("/registry/peers", headers=officer).status_code == 200
+    # Revoked in the first worker's process (as `trustlane token revoke` does).
+    assert revoke_token(services.db, token_id, now=datetime.now(UTC), actor="cli")
+    answer = client.get("/registry/peers", headers=officer)
+    assert answer.status_code == 401, answer.get_data()
+    assert answer.get_json()["code"] == "UNAUTHENTICATED"
 
 
 def test_a_revocation_committed_before_a_request_arrived_is_seen_by_a_shared_read(
-    make_node: NodeFactory,
+    workers: tuple[NodeServices, FlaskClient],
 ) -> None:
     # Served requests share a generation read that began after they arrived (node serve
     # stamps RECEIVED_AT): a revocation committed before then must still be seen.
-    services, _ = make_node()
-    other, client = _second_worker(services)
-    try:
-        token_id, officer = _token(services, "auditor")
-        stamp = {RECEIVED_AT: time.monotonic()}
-        assert client.get("/registry/peers", headers=officer, environ_base=stamp).status_code == 200
-        assert revoke_token(services.db, token_id, now=datetime.now(UTC), actor="cli")
-        arrived = {RECEIVED_AT: time.monotonic()}
-        answer = client.get("/registry/peers", headers=officer, environ_base=arrived)
-        assert answer.status_code == 401, answer.get_data()
-        # A token not revoked keeps working through the same shared reads.
-        _, auditor = _token(services, "auditor")
-        again = {RECEIVED_AT: time.monotonic()}
-        assert client.get("/registry/peers", headers=auditor, environ_base=again).status_code == 200
-    finally:
-        other.db.dispose()
+    services, client = workers
+    token_id, officer = _token(services, "auditor")
+    stamp = {RECEIVED_AT: time.monotonic()}
+    assert client.get("/registry/peers", headers=officer, environ_base=stamp).status_code == 200
+    assert revoke_token(services.db, token_id, now=datetime.now(UTC), actor="cli")
+    arrived = {RECEIVED_AT: time.monotonic()}
+    answer = client.get("/registry/peers", headers=officer, environ_base=arrived)
+    assert answer.status_code == 401, answer.get_data()
+    # A token not revoked keeps working through the same shared reads.
+    _, auditor = _token(services, "auditor")
+    again = {RECEIVED_AT: time.monotonic()}
+    assert client.get("/registry/peers", headers=auditor, environ_base=again).status_code == 200
 
 
 def test_the_cache_still_answers_while_nothing_changed(make_node: NodeFactory) -> None:

@@ -9,12 +9,12 @@ exactly as the standard library path does (value or refusal), at every depth lim
 from __future__ import annotations
 
 import json
-import math
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_canonical_props import _depth, _identical
 
 from credentials.errors import MalformedJSONError
 from credentials.strict_json import JSONValue, _loads_slow, loads
@@ -32,27 +32,6 @@ json_values = st.recursive(
     ),
     max_leaves=25,
 )
-
-
-def _depth(value: JSONValue) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(_depth, value), default=0)
-    return 0
-
-
-def _identical(a: object, b: object) -> bool:
-    """Equality that also compares types (1 vs 1.0) and the sign of zero."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_identical, a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
-    return a == b
 
 
 def _outcome(data: bytes, max_depth: int, slow: bool) -> object:
