@@ -154,7 +154,7 @@ class TrustSnapshotSource:
         Raises:
             StorageError: The database cannot be read.
         """
-        generation = self._generation(fresh_since)
+        generation = self.generation(fresh_since)
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
@@ -180,10 +180,6 @@ class TrustSnapshotSource:
         Raises:
             StorageError: The database cannot be read.
         """
-        return self._generation(fresh_since)
-
-    def _generation(self, fresh_since: float | None) -> int:
-        """The trust generation, read now or by a read that began at or after ``fresh_since``."""
         last = self._last_read
         if fresh_since is not None and last is not None and last[0] >= fresh_since:
             return last[1]
