@@ -31,6 +31,7 @@ from node.services.transparency import record_signed
 from node.storage import credentials_repo
 from node.storage.db import Database, StorageConflictError
 from node.storage.documents import serialize_document
+from node.storage.group_commit import GroupCommit
 from node.storage.records import CredentialRecord
 from registry.status_list import KNOWN_PURPOSES, StatusListEntry
 
@@ -123,6 +124,8 @@ class IssuanceService:
         self._identity = identity
         self._status = status
         self._valid_for = credential_valid_for
+        # Concurrent issuances share a transaction and its commit flush (see the module).
+        self._commits: GroupCommit[JSONObject] = GroupCommit(db)
 
     def issue(
         self,
@@ -316,12 +319,12 @@ class IssuanceService:
     def _sign_and_store(
         self, prepared: PreparedCredential, now: datetime, actor: str
     ) -> JSONObject:
-        with self._db.write() as conn:
-            # A random urn:uuid the node just drew is not looked up first: were it ever taken,
-            # the insert's primary key would refuse it, and _store answers DUPLICATE_ID alike.
-            return self._sign_and_store_in(
-                conn, prepared, now, actor, check_id=not prepared.fresh_id
-            )
+        # A random urn:uuid the node just drew is not looked up first: were it ever taken, the
+        # insert's primary key would refuse it, and _store answers DUPLICATE_ID alike.
+        check_id = not prepared.fresh_id
+        return self._commits.run(
+            lambda conn: self._sign_and_store_in(conn, prepared, now, actor, check_id=check_id)
+        )
 
     def _sign_and_store_in(
         self,

@@ -33,7 +33,13 @@ from node.storage import log_repo
 from node.storage.errors import StorageConflictError, StorageError
 from node.storage.trust_repo import bump_generation, take_trust_changed
 
-__all__ = ["Database", "StorageConflictError", "StorageError", "UnstorableValueError"]
+__all__ = [
+    "Database",
+    "StorageConflictError",
+    "StorageError",
+    "UnstorableValueError",
+    "translate_error",
+]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -230,7 +236,8 @@ def _check_parameters(
         _refuse_out_of_column(context)
 
 
-def _translate(e: SQLAlchemyError, what: str) -> TrustlaneError:
+def translate_error(e: SQLAlchemyError, what: str) -> TrustlaneError:
+    """The storage error a client is told for a database error (never the driver's text)."""
     if isinstance(e, IntegrityError):
         return StorageConflictError(f"{what} refused by a uniqueness constraint")
     if isinstance(e, DataError):
@@ -297,7 +304,7 @@ class Database:
                         # Last statement of the transaction: see node.storage.trust_repo.
                         bump_generation(conn)
         except SQLAlchemyError as e:
-            raise _translate(e, "database write") from e
+            raise translate_error(e, "database write") from e
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -308,7 +315,7 @@ class Database:
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as e:
-            raise _translate(e, "database read") from e
+            raise translate_error(e, "database read") from e
 
     def read_value(self, sql: str) -> Any:
         """The first column of the first row of one parameterless SELECT (None: no row).

@@ -30,6 +30,7 @@ __all__ = [
     "LogHead",
     "append_queued",
     "coord_key",
+    "drop_queued",
     "entries_between",
     "find_entries",
     "get_checkpoint",
@@ -37,6 +38,7 @@ __all__ = [
     "insert_checkpoint",
     "latest_checkpoint",
     "queue_entry",
+    "queued_count",
     "read_head",
     "set_checkpoint_note",
     "take_queued",
@@ -80,6 +82,18 @@ class CheckpointRow:
 def queue_entry(conn: Connection, document_id: str, entry: bytes) -> None:
     """Queue ``entry`` to be appended when this write transaction commits."""
     conn.info.setdefault(_QUEUE, []).append((document_id, entry))
+
+
+def queued_count(conn: Connection) -> int:
+    """How many entries this transaction has queued so far (a mark for :func:`drop_queued`)."""
+    return len(conn.info.get(_QUEUE, ()))
+
+
+def drop_queued(conn: Connection, mark: int) -> None:
+    """Forget the entries queued after ``mark``: their savepoint was rolled back."""
+    queued: list[tuple[str, bytes]] | None = conn.info.get(_QUEUE)
+    if queued is not None:
+        del queued[mark:]
 
 
 def take_queued(conn: Connection) -> list[tuple[str, bytes]]:

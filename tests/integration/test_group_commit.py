@@ -1,0 +1,272 @@
+"""Group commit (node/storage/group_commit.py) on SQLite and PostgreSQL.
+
+Units from concurrent threads share a transaction; each still gets the outcome it would have
+had alone: its value only once committed, its own refusal with its writes and log entries
+gone, a duplicate id as a storage conflict, and the transaction's error when the commit
+fails (nothing stored). Issuance through the service under concurrency leaves one unbroken
+audit chain, one log entry per credential and distinct status indexes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import OperationalError
+
+from credentials.errors import MalformedInputError
+from node.services.audit import record_event, verify_chain
+from node.storage import credentials_repo, log_repo
+from node.storage.db import Database, StorageConflictError, StorageError
+from node.storage.group_commit import GroupCommit
+from node.storage.schema import credentials, log_entries, status_entries
+from node.wiring import NodeServices
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+JOIN_SECONDS = 60
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _store(credential_id: str) -> Callable[[Connection], str]:
+    """A unit that writes what an issuance writes: a credential, an audit event, a log entry."""
+
+    def unit(conn: Connection) -> str:
+        credentials_repo.insert_credential(
+            conn,
+            credential_id=credential_id,
+            types=("VerifiableCredential",),
+            subject_id=None,
+            issued_at=NOW,
+            valid_until=None,
+            document="{}",
+        )
+        record_event(conn, now=NOW, actor="test", action="test.stored", target=credential_id)
+        log_repo.queue_entry(conn, credential_id, credential_id.encode())
+        return credential_id
+
+    return unit
+
+
+def _refuse(credential_id: str) -> Callable[[Connection], str]:
+    """A unit that writes everything and then refuses (as a failed check would)."""
+
+    def unit(conn: Connection) -> str:
+        _store(credential_id)(conn)
+        raise MalformedInputError("refused after writing", code="REFUSED")
+
+    return unit
+
+
+def _counts(db: Database) -> tuple[int, int]:
+    with db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(credentials)).scalar_one()
+        logged = conn.execute(select(func.count()).select_from(log_entries)).scalar_one()
+    return int(stored), int(logged)
+
+
+def _batched(
+    group: GroupCommit[Any], units: list[Callable[[Connection], Any]]
+) -> list[tuple[str, Any]]:
+    """Run ``units`` so that all but the first share one transaction; their outcomes.
+
+    The first unit's thread leads a transaction of its own and holds it (its unit waits on
+    a gate) until every other thread has queued; the gate then opens and the next leader
+    takes all of them in one transaction.
+    """
+    gate, entered = threading.Event(), threading.Event()
+    outcomes: list[tuple[str, Any]] = [("missing", None)] * (len(units) + 1)
+
+    def gated(conn: Connection) -> str:
+        entered.set()
+        if not gate.wait(JOIN_SECONDS):
+            raise AssertionError("gate never opened")
+        return _store("urn:x:gate")(conn)
+
+    def call(i: int, unit: Callable[[Connection], Any]) -> None:
+        try:
+            outcomes[i] = ("value", group.run(unit))
+        except Exception as e:  # the outcome under test
+            outcomes[i] = ("error", e)
+
+    first = threading.Thread(target=call, args=(0, gated))
+    first.start()
+    assert entered.wait(JOIN_SECONDS)  # the first thread leads: it waits at the gate
+    deadline = time.monotonic() + JOIN_SECONDS
+    others = [threading.Thread(target=call, args=(i + 1, u)) for i, u in enumerate(units)]
+    for thread in others:
+        thread.start()
+    while group.queued < len(units) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    gate.set()
+    for thread in [first, *others]:
+        thread.join(JOIN_SECONDS)
+    assert not any(t.is_alive() for t in [first, *others])
+    assert outcomes[0] == ("value", "urn:x:gate")
+    return outcomes[1:]
+
+
+def test_a_lone_unit_is_one_transaction(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db)
+    assert group.run(_store("urn:x:1")) == "urn:x:1"
+    assert (group.transactions, group.units) == (1, 1)
+    assert _counts(db) == (1, 1)
+
+
+def test_a_lone_refusal_rolls_back_everything(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db)
+    with pytest.raises(MalformedInputError):
+        group.run(_refuse("urn:x:1"))
+    assert _counts(db) == (0, 0)
+    assert verify_chain(db).events == 0
+
+
+def test_queued_units_share_one_transaction(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db)
+    ids = [f"urn:x:{i}" for i in range(6)]
+    outcomes = _batched(group, [_store(i) for i in ids])
+    assert outcomes == [("value", i) for i in ids]
+    assert (group.transactions, group.units) == (2, 7)
+    assert _counts(db) == (7, 7)
+    report = verify_chain(db)
+    assert (report.ok, report.events) == (True, 7)
+
+
+def test_max_batch_bounds_a_transaction(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db, max_batch=2)
+    ids = [f"urn:x:{i}" for i in range(5)]
+    outcomes = _batched(group, [_store(i) for i in ids])
+    assert sorted(v for _, v in outcomes) == ids
+    assert group.transactions == 1 + 3  # the gate's, then 2 + 2 + 1
+    assert _counts(db) == (6, 6)
+
+
+def test_a_refusal_in_a_batch_loses_only_its_own_writes(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db)
+    outcomes = _batched(group, [_store("urn:x:a"), _refuse("urn:x:b"), _store("urn:x:c")])
+    assert outcomes[0] == ("value", "urn:x:a")
+    assert outcomes[1][0] == "error"
+    assert isinstance(outcomes[1][1], MalformedInputError)
+    assert outcomes[1][1].code == "REFUSED"
+    assert outcomes[2] == ("value", "urn:x:c")
+    assert group.transactions == 2
+    # Its credential, its audit event and its queued log entry are all gone.
+    assert _counts(db) == (3, 3)
+    with db.read() as conn:
+        ids = set(conn.execute(select(credentials.c.id)).scalars())
+        logged = {e.decode() for e in log_repo.entries_between(conn, 0, 3)}
+    assert ids == logged == {"urn:x:gate", "urn:x:a", "urn:x:c"}
+    report = verify_chain(db)
+    assert (report.ok, report.events) == (True, 3)
+
+
+def test_a_duplicate_id_in_a_batch_is_a_storage_conflict_for_it_alone(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db)
+    group.run(_store("urn:x:taken"))
+    outcomes = _batched(group, [_store("urn:x:a"), _store("urn:x:taken"), _store("urn:x:b")])
+    assert outcomes[0] == ("value", "urn:x:a")
+    assert outcomes[1][0] == "error"
+    assert isinstance(outcomes[1][1], StorageConflictError)
+    assert outcomes[2] == ("value", "urn:x:b")
+    assert _counts(db) == (4, 4)
+    assert verify_chain(db).ok
+
+
+def test_a_failed_commit_fails_every_unit_and_stores_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group: GroupCommit[str] = GroupCommit(db)
+    group.run(_store("urn:x:before"))
+    real = log_repo.append_queued
+
+    def failing(conn: Connection) -> list[int]:
+        queued = log_repo.take_queued(conn)
+        if any(doc == "urn:x:a" for doc, _ in queued):
+            raise OperationalError("COMMIT", {}, Exception("flush failed"))
+        for doc, entry in queued:
+            log_repo.queue_entry(conn, doc, entry)
+        return real(conn)
+
+    monkeypatch.setattr(log_repo, "append_queued", failing)
+    outcomes = _batched(group, [_store("urn:x:a"), _refuse("urn:x:b"), _store("urn:x:c")])
+    # The refusal keeps its own error; the others were written but never committed.
+    assert isinstance(outcomes[1][1], MalformedInputError)
+    for kind, error in (outcomes[0], outcomes[2]):
+        assert kind == "error"
+        assert isinstance(error, StorageError)
+    assert outcomes[0][1] is not outcomes[2][1]  # one exception object per thread
+    assert _counts(db) == (2, 2)  # "before" and the gate's own transaction
+
+
+@pytest.mark.parametrize("max_batch", [0, -1])
+def test_max_batch_must_be_positive(db: Database, max_batch: int) -> None:
+    with pytest.raises(ValueError, match="max_batch"):
+        GroupCommit(db, max_batch=max_batch)
+
+
+def test_concurrent_issuance_shares_transactions_and_keeps_every_invariant(
+    node: tuple[NodeServices, str],
+) -> None:
+    services = node[0]
+    issuance = services.issuance
+    threads_n, per_thread = 6, 8
+    errors: list[BaseException] = []
+    issued: list[str] = []
+    lock = threading.Lock()
+
+    def issuer(n: int) -> None:
+        try:
+            for i in range(per_thread):
+                vc = issuance.issue(
+                    {
+                        "@context": ["https://www.w3.org/ns/credentials/v2"],
+                        "type": ["VerifiableCredential"],
+                        "credentialSubject": {"id": f"did:example:t{n}-{i}"},
+                    },
+                    status_purposes=("revocation",),
+                    now=NOW,
+                    actor="test",
+                )
+                with lock:
+                    issued.append(str(vc["id"]))
+        except BaseException as e:  # reported by the test thread
+            errors.append(e)
+
+    commits = issuance._commits  # the batching under test
+    before = (commits.transactions, commits.units)
+    workers = [threading.Thread(target=issuer, args=(n,)) for n in range(threads_n)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(JOIN_SECONDS * 2)
+    assert not any(w.is_alive() for w in workers)
+    assert errors == []
+    total = threads_n * per_thread
+    assert len(set(issued)) == total
+    assert commits.units - before[1] == total
+    with services.db.read() as conn:
+        entries = conn.execute(
+            select(status_entries.c.list_id, status_entries.c.idx).where(
+                status_entries.c.credential_id.in_(issued)
+            )
+        ).all()
+        # One log entry per credential (status list versions are logged too).
+        assert all(len(log_repo.find_entries(conn, i)) == 1 for i in issued)
+    assert len(entries) == len(set(entries)) == total  # one distinct index each
+    report = verify_chain(services.db)
+    assert report.ok, report.problem
+    for credential_id in issued[:3]:
+        assert issuance.get(credential_id) is not None
