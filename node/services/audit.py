@@ -3,12 +3,12 @@
 Each event's hash is SHA-256 over the RFC 8785 form of the event (sequence, time, actor,
 action, target, details) and the previous event's hash, so removing, reordering or editing
 any event breaks every later hash. Appends lock the chain head row, so concurrent workers
-produce one chain.
+produce one chain; they happen when the recording transaction commits (see
+:mod:`node.storage.audit_repo`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
@@ -18,31 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from credentials.canonical import canonicalize
-from credentials.datetimes import format_datetime
 from node.storage import audit_repo
+from node.storage.audit_repo import event_hash
 from node.storage.db import Database
-from node.storage.records import AuditRecord
 
 __all__ = ["ChainReport", "event_hash", "record_event", "record_events", "verify_chain"]
-
-
-def event_hash(
-    *, prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str, details: str
-) -> str:
-    """The chained hash of one event (hex)."""
-    body = canonicalize(
-        {
-            "seq": seq,
-            "at": format_datetime(at),
-            "actor": actor,
-            "action": action,
-            "target": target,
-            "details": details,
-            "prev": prev_hash,
-        }
-    )
-    return hashlib.sha256(body).hexdigest()
 
 
 def record_event(
@@ -53,20 +33,21 @@ def record_event(
     action: str,
     target: str,
     details: Mapping[str, Any] | None = None,
-) -> AuditRecord:
-    """Append one event inside the caller's write transaction.
+) -> None:
+    """Record one event in the caller's write transaction.
 
-    Secrets never go into ``details``; callers pass identifiers only.
+    It joins the chain when the transaction commits (:func:`audit_repo.append_queued`, run by
+    :meth:`Database.write`): a rolled-back transaction records nothing. Secrets never go
+    into ``details``; callers pass identifiers only.
     """
-    seq, prev = audit_repo.lock_head(conn)
-    at = now.replace(microsecond=0)
-    text = json.dumps(details or {}, sort_keys=True, separators=(",", ":"))
-    digest = event_hash(
-        prev_hash=prev, seq=seq + 1, at=at, actor=actor, action=action, target=target, details=text
+    audit_repo.queue_event(
+        conn,
+        at=now.replace(microsecond=0),
+        actor=actor,
+        action=action,
+        target=target,
+        details=json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
     )
-    record = AuditRecord(seq + 1, at, actor, action, target, text, prev, digest)
-    audit_repo.append_event(conn, record)
-    return record
 
 
 def record_events(
@@ -76,25 +57,13 @@ def record_events(
     actor: str,
     action: str,
     events: Sequence[tuple[str, Mapping[str, Any]]],
-) -> list[AuditRecord]:
-    """Append one event per ``(target, details)``, in order, inside the caller's transaction.
+) -> None:
+    """Record one event per ``(target, details)``, in order, in the caller's transaction.
 
-    The same chain as that many :func:`record_event` calls, with one head lock and one
-    multi-row insert (bulk issuance).
+    The same chain as that many :func:`record_event` calls (bulk issuance).
     """
-    seq, prev = audit_repo.lock_head(conn)
-    at = now.replace(microsecond=0)
-    records: list[AuditRecord] = []
     for target, details in events:
-        seq += 1
-        text = json.dumps(details, sort_keys=True, separators=(",", ":"))
-        digest = event_hash(
-            prev_hash=prev, seq=seq, at=at, actor=actor, action=action, target=target, details=text
-        )
-        records.append(AuditRecord(seq, at, actor, action, target, text, prev, digest))
-        prev = digest
-    audit_repo.append_events(conn, records)
-    return records
+        record_event(conn, now=now, actor=actor, action=action, target=target, details=details)
 
 
 @dataclass(frozen=True)

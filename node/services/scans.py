@@ -28,8 +28,8 @@ from node.services.devices import DeviceService
 from node.services.identity import NodeIdentity
 from node.services.status import NotFoundError
 from node.services.transparency import TransparencyLog, record_signed
-from node.storage import credentials_repo, log_repo
-from node.storage.db import Database, StorageConflictError
+from node.storage import credentials_repo
+from node.storage.db import Database, StorageConflictError, append_queued
 from node.storage.documents import serialize_document
 from scan_attestation.attestation import (
     SCAN_ATTESTATION_TYPE,
@@ -145,7 +145,7 @@ class ScanService:
                 },
             )
             record_signed(conn, countersigned)
-            (index,) = log_repo.append_queued(conn)
+            (index,) = append_queued(conn)  # audit, then log: the order every writer keeps
         return self.bundle(countersigned, authorization, index=index, now=now)
 
     def current_bundle(self, attestation_id: str, *, now: datetime) -> AttestationBundle:

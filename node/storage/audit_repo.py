@@ -1,12 +1,26 @@
-"""The append-only audit table and its head row."""
+"""The append-only audit table and its head row.
+
+Appends are deferred like the transparency log's (:mod:`node.storage.log_repo`): an event is
+queued on the write transaction's connection (:func:`queue_event`) and
+:meth:`node.storage.db.Database.write` appends the queue (:func:`append_queued`) just
+before the log's, as the transaction's last statements. The head row's lock, which
+serialises appenders across workers and replicas, is therefore held only from there to the
+commit, not from the first event of a transaction (on PostgreSQL a commit's WAL flush takes
+milliseconds, and everything after the lock waits for it), and every transaction takes the
+audit head, then the log head, last and in that order.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
+from credentials.canonical import canonicalize
+from credentials.datetimes import format_datetime
 from node.storage.records import AuditRecord
 from node.storage.schema import audit_events, audit_head
 
@@ -14,9 +28,15 @@ __all__ = [
     "GENESIS_HASH",
     "append_event",
     "append_events",
+    "append_queued",
+    "drop_queued",
+    "event_hash",
     "iter_events",
     "lock_head",
+    "queue_event",
+    "queued_count",
     "read_head",
+    "take_queued",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -28,6 +48,76 @@ _LOCK_HEAD = (
 _INSERT_EVENT = audit_events.insert()
 # SET takes the columns named by the parameters (``seq``, ``hash``), bound by column name.
 _MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1)
+
+
+_QUEUE = "trustlane_audit_queue"
+
+
+def event_hash(
+    *, prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str, details: str
+) -> str:
+    """The chained hash of one event (hex)."""
+    body = canonicalize(
+        {
+            "seq": seq,
+            "at": format_datetime(at),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "details": details,
+            "prev": prev_hash,
+        }
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def queue_event(
+    conn: Connection, *, at: datetime, actor: str, action: str, target: str, details: str
+) -> None:
+    """Queue one event, appended to the chain when this write transaction commits."""
+    conn.info.setdefault(_QUEUE, []).append((at, actor, action, target, details))
+
+
+def queued_count(conn: Connection) -> int:
+    """How many events this transaction has queued so far (a mark for :func:`drop_queued`)."""
+    return len(conn.info.get(_QUEUE, ()))
+
+
+def drop_queued(conn: Connection, mark: int) -> None:
+    """Forget the events queued after ``mark``: their savepoint was rolled back."""
+    queued: list[tuple[datetime, str, str, str, str]] | None = conn.info.get(_QUEUE)
+    if queued is not None:
+        del queued[mark:]
+
+
+def take_queued(conn: Connection) -> list[tuple[datetime, str, str, str, str]]:
+    """The queued events (and clear the queue)."""
+    queued: list[tuple[datetime, str, str, str, str]] = conn.info.pop(_QUEUE, [])
+    return queued
+
+
+def append_queued(conn: Connection) -> list[AuditRecord]:
+    """Append the queued events, in order, under the head lock (one multi-row insert)."""
+    queued = take_queued(conn)
+    if not queued:
+        return []
+    seq, prev = lock_head(conn)
+    records: list[AuditRecord] = []
+    for at, actor, action, target, details in queued:
+        seq += 1
+        digest = event_hash(
+            prev_hash=prev,
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            details=details,
+        )
+        records.append(AuditRecord(seq, at, actor, action, target, details, prev, digest))
+        prev = digest
+    append_events(conn, records)
+    return records
 
 
 def lock_head(conn: Connection) -> tuple[int, str]:

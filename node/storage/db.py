@@ -15,6 +15,10 @@ SQLite stores them, or fails beyond 64 bits). Each is an :class:`UnstorableValue
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -29,7 +33,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.dml import Insert, Update
 
 from credentials.errors import MalformedInputError, TrustlaneError
-from node.storage import log_repo
+from node.storage import audit_repo, log_repo
 from node.storage.errors import StorageConflictError, StorageError
 from node.storage.trust_repo import bump_generation, take_trust_changed
 
@@ -38,6 +42,7 @@ __all__ = [
     "StorageConflictError",
     "StorageError",
     "UnstorableValueError",
+    "append_queued",
     "translate_error",
 ]
 
@@ -263,6 +268,93 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+#: How long a SQLite writer waits for the other writers (the busy timeout waits as long).
+WRITER_WAIT_SECONDS = 30.0
+_POLL_SECONDS = (0.0002, 0.0005, 0.001, 0.002)
+
+
+class _SQLiteWriters:
+    """Queues a SQLite database's writers: threads on a lock, processes on a file lock.
+
+    ``BEGIN IMMEDIATE`` alone makes a writer that finds the write lock taken retry on
+    SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries: the lock
+    is free long before the waiter looks again, and with two workers that both write
+    (issuance), throughput stays at one worker's while both wait. Here a process's writers
+    queue on a lock (handed over at once), and one writer per process polls an exclusive
+    ``flock`` on ``<database>-writers`` every fraction of a millisecond. Writers that do not
+    take it (another program, an older node) still queue on ``BEGIN IMMEDIATE`` as before.
+    A process that dies holding the file lock loses it with its file descriptor.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._fd is None or self._pid != os.getpid():
+            # After a fork the inherited descriptor shares the parent's lock: open our own.
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._fd = None  # a read-only directory: BEGIN IMMEDIATE still queues writers
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the write turn (re-entrant in one thread); StorageError after the wait."""
+        if not self._threads.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise StorageError("database write failed: another writer held the database")
+        try:
+            self._depth += 1
+            fd = self._file() if self._depth == 1 else None
+            if fd is not None:
+                _flock_within(fd, WRITER_WAIT_SECONDS)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._depth -= 1
+            self._threads.release()
+
+
+def _flock_within(fd: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    tries = 0
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StorageError(
+                    "database write failed: another writer held the database"
+                ) from None
+            time.sleep(_POLL_SECONDS[min(tries, len(_POLL_SECONDS) - 1)])
+            tries += 1
+
+
+def append_queued(conn: Connection) -> list[int]:
+    """Append what the write transaction queued: its audit events, then its log entries.
+
+    :meth:`Database.write` calls this as the transaction's last statements (only the trust
+    generation bump follows); code that needs its log indexes before then (scan
+    attestations) calls it itself, at the end of its transaction. Either way the audit head
+    lock is taken before the log head lock, in every transaction, and both are held only
+    until the commit.
+
+    Returns:
+        The log indexes of the entries, in queue order.
+    """
+    audit_repo.append_queued(conn)
+    return log_repo.append_queued(conn)
+
+
 class Database:
     """One engine and its transactions.
 
@@ -273,10 +365,14 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._writers: _SQLiteWriters | None = None
         try:
             if url.startswith("sqlite"):
                 self.engine = create_engine(url, connect_args={"timeout": 30})
                 _sqlite_setup(self.engine)
+                database = self.engine.url.database
+                if database and database != ":memory:" and not database.startswith("file:"):
+                    self._writers = _SQLiteWriters(Path(f"{database}-writers"))
             else:
                 self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
         except (SQLAlchemyError, ImportError, ValueError) as e:
@@ -291,15 +387,25 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any exception."""
+        if self._writers is not None:
+            with self._writers.held():
+                with self._write() as conn:
+                    yield conn
+        else:
+            with self._write() as conn:
+                yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(trustlane_write=True)
                 take_trust_changed(conn)  # a mark left on a pooled connection is stale
-                log_repo.take_queued(conn)  # so is a queue left by a rolled-back transaction
+                log_repo.take_queued(conn)  # so are queues left by a rolled-back transaction
+                audit_repo.take_queued(conn)
                 with conn.begin():
                     yield conn
-                    # Log appends take the log head lock; only the generation bump follows.
-                    log_repo.append_queued(conn)
+                    append_queued(conn)
                     if take_trust_changed(conn):
                         # Last statement of the transaction: see node.storage.trust_repo.
                         bump_generation(conn)

@@ -17,10 +17,10 @@ most for the transaction that was running when it arrived.
 Each unit gets the outcome it would have had alone:
 
 - its value, only once the transaction that holds its writes has committed;
-- its own exception when it raises: its savepoint is rolled back (its writes, and the log
-  entries it queued, are gone) and the other units go on. A database error is translated as
-  :meth:`node.storage.db.Database.write` translates it (a duplicate id is a
-  :class:`~node.storage.errors.StorageConflictError`);
+- its own exception when it raises: its savepoint is rolled back (its writes, and the audit
+  events and log entries it queued, are gone) and the other units go on. A database error
+  is translated as :meth:`node.storage.db.Database.write` translates it (a duplicate id is
+  a :class:`~node.storage.errors.StorageConflictError`);
 - the transaction's error when the commit itself fails: then no unit's writes were stored.
 
 Units must not commit, roll back or end the transaction themselves.
@@ -37,7 +37,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from node.storage import log_repo
+from node.storage import audit_repo, log_repo
 from node.storage.db import Database, translate_error
 
 __all__ = ["DEFAULT_MAX_BATCH", "GroupCommit"]
@@ -154,17 +154,23 @@ class GroupCommit(Generic[T]):
 
 
 def _run_in_savepoint(conn: Connection, slot: _Slot[T]) -> None:
-    mark = log_repo.queued_count(conn)
+    marks = audit_repo.queued_count(conn), log_repo.queued_count(conn)
     try:
         with conn.begin_nested():
             slot.value = slot.unit(conn)
     except SQLAlchemyError as e:
-        log_repo.drop_queued(conn, mark)
+        _drop_queued(conn, marks)
         slot.error = translate_error(e, "database write")
         slot.error.__cause__ = e
     except Exception as e:  # the unit's own refusal, raised in its thread
-        log_repo.drop_queued(conn, mark)
+        _drop_queued(conn, marks)
         slot.error = e
+
+
+def _drop_queued(conn: Connection, marks: tuple[int, int]) -> None:
+    # The audit events and log entries a rolled-back unit queued go with its writes.
+    audit_repo.drop_queued(conn, marks[0])
+    log_repo.drop_queued(conn, marks[1])
 
 
 def _copy(e: Exception) -> BaseException:

@@ -5,7 +5,8 @@ transaction, and :meth:`node.storage.db.Database.write` appends whatever is queu
 statements before commit (only the trust generation bump comes after). Every appender thus
 takes the log head's lock last and in one order, so appends cannot deadlock with the other
 head locks (audit chain, status lists), and a rolled-back transaction logs nothing. Code that
-needs the index of its entry (scan attestations) calls :func:`append_queued` itself, at the
+needs the index of its entry (scan attestations) calls :func:`node.storage.db.append_queued`
+itself (audit events first, then log entries, the order every transaction keeps), at the
 end of its transaction.
 
 The Merkle arithmetic is pure (:mod:`scan_attestation.merkle`); this module only moves bytes.
