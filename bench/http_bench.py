@@ -88,12 +88,17 @@ def init_bench_node(tmp: Path, port: int) -> tuple[NodeServices, str, NodeSettin
 def serving(settings: NodeSettings, port: int, workers: int, log_path: Path) -> Iterator[int]:
     """Run ``trustlane node serve`` until the block ends (bounded start and stop).
 
-    Yields the server's (gunicorn master's) process id; its children are the workers.
+    ``port`` is where it listens (a replica of the node in ``settings`` may listen on a port
+    other than its base URL's). Yields the server's (gunicorn master's) process id; its
+    children are the workers.
     """
     exe = str(Path(sys.executable).parent / "trustlane")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own console script
-            [exe, "node", "serve", "--data-dir", str(settings.data_dir), "--workers", str(workers)],
+            [
+                *(exe, "node", "serve", "--data-dir", str(settings.data_dir)),
+                *("--workers", str(workers), "--port", str(port)),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

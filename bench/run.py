@@ -17,7 +17,8 @@ Measures, interleaved round by round so that machine noise hits every figure ali
   raw libsodium figure in the same rounds.
 
 Then (unless ``--skip-http``) the node figures, among them keep-alive figures with ``wrk``,
-worker RSS and a bounded soak (``bench.wrk_bench``, ``--soak-seconds``) and
+worker RSS and a bounded soak (``bench.wrk_bench``, ``--soak-seconds``), issuance over HTTP
+from one SQLite node and from two replicas on PostgreSQL (``bench.issuance_http_bench``), and
 ``POST /risk/assess`` in process (``bench.risk_http_bench``), and the risk core.
 
 Ratios are computed per round (same round, same conditions) and the median is reported.
@@ -53,6 +54,7 @@ from bench import (
     federation_bench,
     http_bench,
     import_bench,
+    issuance_http_bench,
     log_bench,
     presentation_bench,
     risk_bench,
@@ -517,6 +519,12 @@ def main() -> None:
             lambda: drip_bench.run(rounds=1, seconds=1.5) if quick else drip_bench.run(rounds=5),
         )
         lines += timed("import", lambda: import_bench.run(count=2000 if quick else 5000))
+        lines += timed(
+            "issuance http",
+            lambda: issuance_http_bench.run(
+                rounds=1 if quick else 3, seconds=2.0 if quick else 5.0, json_figures=JSON_FIGURES
+            ),
+        )
         if quick:
             # Pull-mode propagation waits out a 5-s sync interval per revocation, and three
             # nodes start twice: about a minute even for 5 revocations, half the budget.
