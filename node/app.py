@@ -44,7 +44,16 @@ from node.federation.scheduler import start_scheduler
 from node.services.readiness import SchedulerProbe
 from node.wiring import NodeServices, build_services
 
-__all__ = ["PUBLIC_ENDPOINTS", "create_app", "create_app_from_environment"]
+__all__ = [
+    "PUBLIC_ENDPOINTS",
+    "SERVICES",
+    "close_app",
+    "create_app",
+    "create_app_from_environment",
+]
+
+#: ``app.extensions`` key of the node's services (what :func:`close_app` closes).
+SERVICES = "trustlane-services"
 
 # Endpoints that need no token. Everything else requires a bearer token, and each protected
 # view also states the scopes it needs.
@@ -181,6 +190,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    app.extensions[SERVICES] = services
     if start_jobs and not testing:
         sync = services.federation.sync
         scheduler = start_scheduler(
@@ -197,6 +207,27 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         # /health reports whether it still runs and when a sync round last ran.
         app.extensions[health.SCHEDULER_PROBE] = SchedulerProbe(lambda: bool(scheduler.running))
     return app
+
+
+def close_app(app: Flask, *, drain_seconds: float = 5.0) -> None:
+    """Stop the app's background work and close its database pool (a worker exiting).
+
+    In order: the scheduler stops starting jobs (one already running ends with the process;
+    its transaction rolls back, and the next round on any worker does it again); pushes
+    already handed over are finished and no more are taken; refetches stop and the one in
+    progress gets ``drain_seconds``; then the pool is closed. Pushes and refetches first:
+    one that ran after the pool was closed would open a connection nobody closes.
+    """
+    scheduler = app.extensions.pop("trustlane-scheduler", None)
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=False)
+    services: NodeServices | None = app.extensions.pop(SERVICES, None)
+    if services is None:
+        return
+    services.push.close()
+    services.refetch.stop()
+    services.refetch.drain(drain_seconds)
+    services.db.dispose()
 
 
 def create_app_from_environment() -> Flask:

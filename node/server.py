@@ -56,7 +56,7 @@ from federation_config.loader import load
 from federation_config.settings import NodeSettings
 from node.api.common import RECEIVED_AT
 from node.api.errors import PROBLEM_BASE
-from node.app import create_app
+from node.app import close_app, create_app
 from node.logs import gunicorn_logconfig, log_format
 from node.wiring import build_services
 
@@ -623,6 +623,14 @@ class BufferingWorker(Worker):  # type: ignore[misc]  # gunicorn ships no type h
             asyncio.run(self._main())
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
+            # The node's background work: pushes in flight are finished, refetches and the
+            # scheduler stopped, the database pool closed (bounded by gunicorn's kill).
+            try:
+                close_app(self.wsgi, drain_seconds=min(5.0, self.limits.drain_timeout))
+            except Exception:
+                self.log.exception("worker %s: closing the node's services failed", os.getpid())
+            else:
+                self.log.info("worker %s: background work finished, database closed", os.getpid())
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.cfg.is_ssl:

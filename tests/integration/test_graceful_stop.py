@@ -169,6 +169,8 @@ def test_stop_drains_requests_in_flight_and_exits_0(
         log = node.log_tail(200)
         assert "draining" in log, log
         assert "Traceback" not in log, log
+        # Each worker closed the node's background work and its pool before exiting.
+        assert log.count("background work finished, database closed") == 2, log
 
 
 def test_drain_timeout_bounds_the_stop(tmp_path: Path, ca: trustme.CA) -> None:
