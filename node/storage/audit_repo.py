@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
+from sqlalchemy.exc import IntegrityError
 
 from credentials.canonical import canonicalize
 from credentials.datetimes import format_datetime
@@ -127,8 +128,12 @@ def lock_head(conn: Connection) -> tuple[int, str]:
     """
     row = conn.execute(_LOCK_HEAD).first()
     if row is None:
-        conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
-        return 0, GENESIS_HASH
+        try:
+            with conn.begin_nested():
+                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+        except IntegrityError:
+            pass  # a concurrent writer created it first: the lock below waits for it
+        row = conn.execute(_LOCK_HEAD).one()
     return int(row.seq), str(row.hash)
 
 
