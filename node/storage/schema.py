@@ -132,6 +132,9 @@ status_lists = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     # Bumped under a row lock by each publication: serialises publishers across workers.
     Column("latest_version", Integer, nullable=False, default=0),
+    # Entries allocated in the list (migration 0016), moved in the transaction that inserts
+    # them: allocation reads this instead of counting a list that may hold 65,536 entries.
+    Column("used", Integer, nullable=False, server_default="0"),
 )
 
 # One row per status purpose naming its open list (migration 0005). A writer opens a new list

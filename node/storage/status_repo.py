@@ -4,18 +4,23 @@ Allocation picks a random index and relies on the (list, index) primary key for 
 across processes: a taken index inserts nothing (``ON CONFLICT DO NOTHING`` on that key) and
 another is drawn. A list is considered full at half its size, so that random picks stay cheap
 and indexes stay unpredictable; a new list is then opened. Rows are never deleted: an index
-is never reused.
+is never reused. Each list counts its entries (``used``, migration 0016), moved by the
+statement that reserves room for them, in the transaction that inserts them: whether a list
+is full is one row read, however full it is (counting the entries took longer as the list
+grew). The reservation is conditional (``used + n`` at most half the size), so no writer
+ever takes a list past its half.
 
 Each purpose has one row in ``status_list_heads`` (created by migration 0005) naming its
 open list; so does each purpose of each did:key form of a node key (``revocation@key-2``,
 created on first use, lists ``revocation-key-2-N``), because a status list has the issuer of
-the credentials that use it (:func:`head_key`). Writers read it without a lock while that
-list has room. Opening a list happens only under ``SELECT ... FOR UPDATE`` on that row, and
-only if the row still names the list the writer found full (or none). A writer that waited
-for the lock therefore finds the list that a concurrent writer opened and shares it.
-Concurrent writers, in any number of processes or replicas, share one open list per purpose,
-and a list is never left with a handful of entries that would narrow down who holds them.
-SQLite serialises writers anyway (``BEGIN IMMEDIATE``).
+the credentials that use it (:func:`head_key`). Every allocation locks that row first
+(``SELECT ... FOR UPDATE``, until the transaction ends), then the list's row (the counter's
+update; ``FOR UPDATE`` first when the list was never published, see
+:func:`allocate_index`). So the writers of one head, in any number of processes or replicas,
+take turns (issuance takes turns on the audit and log heads anyway, after these), always
+lock head before list, share one open list, and open the next one only once it is full: a
+list is never left with a handful of entries that would narrow down who holds them. SQLite
+serialises writers anyway (``BEGIN IMMEDIATE``).
 
 A list's entries are ``status_size`` bits each (migration 0015). Lists of another entry size
 have their own heads and ids (a ``stem`` other than the purpose, e.g. ``suspensionreason-1``
@@ -30,9 +35,9 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, Row, Select, String, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -79,33 +84,48 @@ def _stem_of(purpose: str, stem: str | None) -> str:
 
 # The statements of one allocation are built once: building and caching a statement costs
 # several times what running it does on SQLite (issuance makes about ten per credential).
-_USED = (
-    select(func.count())
-    .select_from(status_entries)
-    .where(status_entries.c.list_id == bindparam("list_id"))
+_LOCK_HEAD = (
+    select(status_list_heads.c.list_id, status_list_heads.c.lists_opened)
+    .where(status_list_heads.c.purpose == bindparam("head"))
+    .with_for_update()
 )
-# The open list of a head, with what the fast path of an allocation needs, in one read: its
-# size, latest version and entries so far (a count over its primary key prefix).
-_OPEN_LIST = (
+# The head's open list and what allocating in it needs, in one read: on SQLite the only read
+# (the write transaction already holds the database's write lock), on PostgreSQL the one after
+# _LOCK_HEAD (a statement of its own: a row locked by a join is re-read after the lock wait,
+# the other side of the join is not).
+_HEAD_LIST = (
     select(
-        status_lists.c.id,
+        status_list_heads.c.list_id,
+        status_list_heads.c.lists_opened,
         status_lists.c.size,
         status_lists.c.latest_version,
-        select(func.count())
-        .select_from(status_entries)
-        .where(status_entries.c.list_id == status_lists.c.id)
-        .scalar_subquery()
-        .label("used"),
+        status_lists.c.used,
     )
     .select_from(
-        status_list_heads.join(status_lists, status_lists.c.id == status_list_heads.c.list_id)
+        status_list_heads.outerjoin(status_lists, status_lists.c.id == status_list_heads.c.list_id)
     )
     .where(status_list_heads.c.purpose == bindparam("head"))
 )
-_PEEK_VERSION = select(status_lists.c.latest_version).where(
-    status_lists.c.id == bindparam("list_id")
+_LOCK_LIST = (
+    select(status_lists.c.latest_version)
+    .where(status_lists.c.id == bindparam("list_id"))
+    .with_for_update()
 )
-_LOCK_LIST = _PEEK_VERSION.with_for_update()
+# Room for ``n`` more entries, taken only while the list stays at or under half its size
+# (2 x (used + n) <= size: integers only). The row count says whether it was taken.
+_RESERVE = (
+    update(status_lists)
+    .where(
+        status_lists.c.id == bindparam("reserve_list", type_=String),
+        2 * (status_lists.c.used + bindparam("reserve_n", type_=Integer)) <= status_lists.c.size,
+    )
+    .values(used=status_lists.c.used + bindparam("reserve_n", type_=Integer))
+)
+_RELEASE = (
+    update(status_lists)
+    .where(status_lists.c.id == bindparam("reserve_list", type_=String))
+    .values(used=status_lists.c.used - bindparam("reserve_n", type_=Integer))
+)
 _INSERT_ENTRY = status_entries.insert()
 
 
@@ -124,16 +144,12 @@ _INSERT_ENTRY_IF_FREE_POSTGRESQL = (
 )
 
 
-def _used(conn: Connection, list_id: str) -> int:
-    return int(conn.execute(_USED, {"list_id": list_id}).scalar_one())
-
-
 def _insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
     """Insert one entry unless its (list, index) is taken; True when it was inserted.
 
-    A taken index (another credential's, maybe a concurrent writer's: on PostgreSQL the
-    insert waits for that writer's transaction to end) is the primary key conflict that the
-    caller answers by drawing again.
+    A taken index (another credential's; on PostgreSQL maybe that of a writer that does not
+    lock the head, a node older than migration 0016, whose transaction the insert then
+    waits for) is the primary key conflict that the caller answers by drawing again.
     """
     dialect = conn.dialect.name
     if dialect == "sqlite":
@@ -146,6 +162,17 @@ def _insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
         return True
     except IntegrityError:  # pragma: no cover
         return False
+
+
+def _reserve(conn: Connection, list_id: str, count: int) -> bool:
+    """Count ``count`` more entries in ``list_id`` if that keeps it at most half full."""
+    params = {"reserve_list": list_id, "reserve_n": count}
+    return conn.execute(_RESERVE, params).rowcount == 1
+
+
+def _release(conn: Connection, list_id: str, count: int) -> None:
+    """Give back room reserved for entries that could not be inserted after all."""
+    conn.execute(_RELEASE, {"reserve_list": list_id, "reserve_n": count})
 
 
 def head_key(purpose: str, kid: str | None = None) -> str:
@@ -163,76 +190,64 @@ def list_id_prefix(purpose: str, kid: str | None = None) -> str:
     return f"{purpose}-" if kid is None else f"{purpose}-{kid}-"
 
 
-def _open_list_of(conn: Connection, purpose: str) -> tuple[str, int] | None:
-    """The open list of head ``purpose`` and its size, read without a lock (None: no list)."""
-    row = conn.execute(
-        select(status_lists.c.id, status_lists.c.size)
-        .select_from(
-            status_list_heads.join(status_lists, status_lists.c.id == status_list_heads.c.list_id)
-        )
-        .where(status_list_heads.c.purpose == purpose)
-    ).first()
-    return None if row is None else (row.id, row.size)
+class _Head(NamedTuple):
+    """A head row and its open list (the list's fields are 0 when there is none)."""
+
+    list_id: str | None
+    lists_opened: int
+    size: int
+    latest_version: int
+    used: int
 
 
-def _lock_head(conn: Connection, purpose: str, prefix: str) -> tuple[str | None, int]:
-    """Lock the purpose's head row until the transaction ends (it is created if missing).
+def _head(row: Row[Any, Any, Any, Any, Any]) -> _Head:
+    list_id, opened, size, version, used = row
+    return _Head(list_id, int(opened), int(size or 0), int(version or 0), int(used or 0))
 
-    Migration 0005 creates the rows of both purposes; a missing row (another purpose) is
-    created here, its list count taken from the lists that exist.
+
+def _lock_head(conn: Connection, head: str, prefix: str) -> _Head:
+    """Lock the head's row until the transaction ends (it is created if missing); read it.
+
+    Migration 0005 creates the rows of both purposes; a missing row (another purpose, a
+    did:key's) is created here, its list count taken from the lists that exist.
 
     Returns:
-        ``(open list id or None, lists opened so far)``.
+        The open list (``list_id`` None: none yet), the lists opened so far, and the open
+        list's ``size``, ``latest_version`` and ``used``.
     """
-    locked = (
-        select(status_list_heads.c.list_id, status_list_heads.c.lists_opened)
-        .where(status_list_heads.c.purpose == purpose)
-        .with_for_update()
-    )
-    row = conn.execute(locked).first()
-    if row is None:
-        opened = conn.execute(
-            select(func.count())
-            .select_from(status_lists)
-            .where(status_lists.c.id.like(prefix.replace("_", "\\_") + "%", escape="\\"))
-        ).scalar_one()
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    status_list_heads.insert().values(
-                        purpose=purpose, list_id=None, lists_opened=opened
-                    )
-                )
-        except IntegrityError:
-            pass  # A concurrent writer created it: the lock below waits for that writer.
-        row = conn.execute(locked).one()
-    return row.list_id, int(row.lists_opened)
+    # On SQLite the write transaction already holds the database's write lock.
+    exists = conn.dialect.name == "sqlite" or conn.execute(_LOCK_HEAD, {"head": head}).first()
+    row = conn.execute(_HEAD_LIST, {"head": head}).first() if exists else None
+    if row is not None:
+        return _head(row)
+    opened = conn.execute(
+        select(func.count())
+        .select_from(status_lists)
+        .where(status_lists.c.id.like(prefix.replace("_", "\\_") + "%", escape="\\"))
+    ).scalar_one()
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                status_list_heads.insert().values(purpose=head, list_id=None, lists_opened=opened)
+            )
+    except IntegrityError:
+        pass  # A concurrent writer created it: the lock below waits for that writer.
+    conn.execute(_LOCK_HEAD, {"head": head}).one()
+    return _head(conn.execute(_HEAD_LIST, {"head": head}).one())
 
 
-def _current_list(
+def _open_next_list(
     conn: Connection,
-    purpose: str,
-    size: int,
-    now: datetime,
-    kid: str | None = None,
     *,
-    status_size: int = 1,
-    stem: str | None = None,
-) -> tuple[str, int, int | None]:
-    """``(list id, size, its latest version as read, or None when not read)``."""
-    base = _stem_of(purpose, stem)
-    head, prefix = head_key(base, kid), list_id_prefix(base, kid)
-    seen = conn.execute(_OPEN_LIST, {"head": head}).first()
-    if seen is not None and int(seen.used) < seen.size // 2:
-        return seen.id, seen.size, int(seen.latest_version)
-    # No list yet, or the open one is full: open the next one under the head's row lock.
-    head_list, opened = _lock_head(conn, head, prefix)
-    if head_list is not None and (seen is None or head_list != seen.id):
-        # A concurrent writer opened a list after we looked (and committed before our lock
-        # was granted): share it rather than open another.
-        shared = _open_list_of(conn, head)
-        assert shared is not None  # noqa: S101 - the head names an existing list (foreign key)
-        return shared[0], shared[1], None
+    purpose: str,
+    head: str,
+    prefix: str,
+    opened: int,
+    size: int,
+    status_size: int,
+    now: datetime,
+) -> str:
+    """Open the head's next list and make it the head's open list (under the head's lock)."""
     number = opened + 1
     while True:
         list_id = f"{prefix}{number}"
@@ -246,6 +261,7 @@ def _current_list(
                         status_size=status_size,
                         created_at=now,
                         latest_version=0,
+                        used=0,
                     )
                 )
             break
@@ -260,7 +276,68 @@ def _current_list(
         .where(status_list_heads.c.purpose == head)
         .values(list_id=list_id, lists_opened=number)
     )
-    return list_id, size, None
+    return list_id
+
+
+def _take_room(
+    conn: Connection,
+    *,
+    purpose: str,
+    size: int,
+    now: datetime,
+    kid: str | None,
+    status_size: int,
+    stem: str | None,
+    wanted: int,
+) -> tuple[str, int, int, bool]:
+    """Reserve room for 1 to ``wanted`` entries in the head's open list, opening one if full.
+
+    Returns:
+        ``(list id, its size, entries reserved, needs_first_version)``; the last is True
+        when the list has never been published and this transaction holds its row lock.
+    """
+    base = _stem_of(purpose, stem)
+    head, prefix = head_key(base, kid), list_id_prefix(base, kid)
+    found = _lock_head(conn, head, prefix)
+    if found.list_id is not None:
+        room = min(wanted, found.size // 2 - found.used)
+        if room > 0:
+            needs_first_version = False
+            if found.latest_version == 0:
+                # Lock before counting and inserting: on PostgreSQL the insert takes a
+                # key-share lock on the list row (foreign key) and the counter's update a
+                # no-key-update lock; upgrading either to FOR UPDATE when publishing would
+                # wait for any other key-share holder (a node older than migration 0016
+                # inserts without this head's lock), which may wait for us. A version read
+                # as 0 may be stale (publishers do not take the head's lock): the lock reads
+                # the latest; one above 0 never goes back to 0.
+                needs_first_version = lock_list(conn, found.list_id) == 0
+            # Under the head's lock only writers older than migration 0016 insert too, and
+            # they do not move the counter: this reservation succeeds.
+            if _reserve(conn, found.list_id, room):
+                return found.list_id, found.size, room, needs_first_version
+    # No list yet, or the open one is full: open the next one (the head is locked).
+    list_id = _open_next_list(
+        conn,
+        purpose=purpose,
+        head=head,
+        prefix=prefix,
+        opened=found.lists_opened,
+        size=size,
+        status_size=status_size,
+        now=now,
+    )
+    # Locked like any list never published (see above); this transaction inserted it.
+    needs_first_version = lock_list(conn, list_id) == 0
+    room = min(wanted, size // 2)
+    if not _reserve(conn, list_id, room):  # pragma: no cover - size >= 2 is checked
+        raise RuntimeError(f"no room in the new status list {list_id}")
+    return list_id, size, room, needs_first_version
+
+
+def _check_size(size: int) -> None:
+    if size < 2:
+        raise ValueError(f"a status list has at least 2 entries (half of it fills), not {size}")
 
 
 def allocate_index(
@@ -278,9 +355,10 @@ def allocate_index(
     """Allocate a fresh random index for ``credential_id`` in a list of ``purpose``.
 
     The index goes into the purpose's open list, shared by every concurrent writer; when that
-    list is full, exactly one new list is opened (see the module docstring). Opening a list
-    holds the purpose's head row lock until the transaction ends, so a transaction that
-    allocates for several purposes must go through them in sorted order (no lock cycles).
+    list is full, exactly one new list is opened (see the module docstring). Allocating
+    holds the head's row lock until the transaction ends, so a transaction that allocates
+    for several purposes must go through them in sorted order (no lock cycles), before it
+    takes any lock that issuance takes later (the audit and log heads).
 
     ``status_size`` is the entry size in bits of the lists opened for it, and ``stem`` the
     start of their ids and of their head's key (default: the purpose); one stem, one size.
@@ -291,21 +369,21 @@ def allocate_index(
         the caller publishes it before committing.
 
     Raises:
+        ValueError: ``size`` is below 2.
         RuntimeError: No free index was found after many attempts (cannot happen while
             lists are rotated at half capacity, unless ``randbelow`` is broken).
     """
-    list_id, list_size, version = _current_list(
-        conn, purpose, size, now, kid, status_size=status_size, stem=stem
+    _check_size(size)
+    list_id, list_size, _, needs_first_version = _take_room(
+        conn,
+        purpose=purpose,
+        size=size,
+        now=now,
+        kid=kid,
+        status_size=status_size,
+        stem=stem,
+        wanted=1,
     )
-    if version is None:
-        version = _peek_version(conn, list_id)
-    needs_first_version = False
-    if version == 0:
-        # Lock before inserting: on PostgreSQL the insert takes a key-share lock on the list
-        # row (foreign key), and upgrading it to FOR UPDATE afterwards deadlocks against a
-        # concurrent issuer doing the same. (A version read as 0 may be stale: the lock reads
-        # the latest; a version read above 0 never goes back to 0.)
-        needs_first_version = lock_list(conn, list_id) == 0
     for _ in range(_MAX_ATTEMPTS):
         idx = randbelow(list_size)
         row = {
@@ -317,6 +395,7 @@ def allocate_index(
         }
         if _insert_entry(conn, row):
             return list_id, idx, needs_first_version
+    _release(conn, list_id, 1)  # the counter stays exact if the caller goes on
     raise RuntimeError(f"no free status index found in {list_id}")
 
 
@@ -345,47 +424,66 @@ def allocate_indexes(
         publishes them before committing).
 
     Raises:
+        ValueError: ``size`` is below 2.
         RuntimeError: No free indexes were found after many attempts.
     """
+    _check_size(size)
     entries: list[tuple[str, int]] = []
     first_versions: list[str] = []
     pending = list(credential_ids)
     while pending:
-        list_id, list_size, version = _current_list(
-            conn, purpose, size, now, kid, status_size=status_size, stem=stem
+        list_id, list_size, room, needs_first_version = _take_room(
+            conn,
+            purpose=purpose,
+            size=size,
+            now=now,
+            kid=kid,
+            status_size=status_size,
+            stem=stem,
+            wanted=len(pending),
         )
-        if version is None:
-            version = _peek_version(conn, list_id)
-        if version == 0 and lock_list(conn, list_id) == 0:
-            # Locked before inserting, as in allocate_index (no key-share lock upgrade).
-            if list_id not in first_versions:
-                first_versions.append(list_id)
-        room = max(1, list_size // 2 - _used(conn, list_id))
+        if needs_first_version and list_id not in first_versions:
+            first_versions.append(list_id)
         chunk, pending = pending[:room], pending[room:]
-        for _ in range(_MAX_ATTEMPTS):
-            indexes = _draw_free(conn, list_id, list_size, len(chunk), randbelow)
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        _INSERT_ENTRY,
-                        [
-                            {
-                                "list_id": list_id,
-                                "idx": idx,
-                                "credential_id": credential_id,
-                                "value": False,
-                                "updated_at": now,
-                            }
-                            for credential_id, idx in zip(chunk, indexes, strict=True)
-                        ],
-                    )
-                break
-            except IntegrityError:
-                continue  # a concurrent writer took one of them meanwhile: draw again
-        else:
-            raise RuntimeError(f"no free status indexes found in {list_id}")
+        try:
+            indexes = _insert_free(conn, list_id, list_size, chunk, now, randbelow)
+        except RuntimeError:
+            _release(conn, list_id, len(chunk))  # the counter stays exact if the caller goes on
+            raise
         entries.extend((list_id, idx) for idx in indexes)
     return entries, first_versions
+
+
+def _insert_free(
+    conn: Connection,
+    list_id: str,
+    size: int,
+    credential_ids: list[str],
+    now: datetime,
+    randbelow: Callable[[int], int],
+) -> list[int]:
+    """Insert an entry at a free random index of ``list_id`` for each credential; the indexes."""
+    for _ in range(_MAX_ATTEMPTS):
+        indexes = _draw_free(conn, list_id, size, len(credential_ids), randbelow)
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    _INSERT_ENTRY,
+                    [
+                        {
+                            "list_id": list_id,
+                            "idx": idx,
+                            "credential_id": credential_id,
+                            "value": False,
+                            "updated_at": now,
+                        }
+                        for credential_id, idx in zip(credential_ids, indexes, strict=True)
+                    ],
+                )
+            return indexes
+        except IntegrityError:
+            continue  # a writer older than 0016 took one of them meanwhile: draw again
+    raise RuntimeError(f"no free status indexes found in {list_id}")
 
 
 def _draw_free(
@@ -415,10 +513,6 @@ def _draw_free(
         if len(chosen) == count:
             return list(chosen)
     raise RuntimeError(f"no free status indexes found in {list_id}")
-
-
-def _peek_version(conn: Connection, list_id: str) -> int:
-    return int(conn.execute(_PEEK_VERSION, {"list_id": list_id}).scalar_one())
 
 
 def entries_for_credential(conn: Connection, credential_id: str) -> list[StatusEntryRecord]:
