@@ -11,6 +11,7 @@ only.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,8 +125,12 @@ class IssuanceService:
         self._identity = identity
         self._status = status
         self._valid_for = credential_valid_for
-        # Concurrent issuances share a transaction and its commit flush (see the module).
-        self._commits: GroupCommit[JSONObject] = GroupCommit(db)
+        # Concurrent issuances share a transaction and its commit flush (group commit), one
+        # queue per status list issuer: allocation locks the issuer's list heads in purpose
+        # order, and a transaction holding both the did:web's and a did:key's could meet
+        # another replica's holding them the other way round.
+        self._commits: dict[str | None, GroupCommit[JSONObject]] = {}
+        self._commits_lock = threading.Lock()
 
     def issue(
         self,
@@ -322,9 +327,16 @@ class IssuanceService:
         # A random urn:uuid the node just drew is not looked up first: were it ever taken, the
         # insert's primary key would refuse it, and _store answers DUPLICATE_ID alike.
         check_id = not prepared.fresh_id
-        return self._commits.run(
+        return self._commits_for(_status_kid(prepared)).run(
             lambda conn: self._sign_and_store_in(conn, prepared, now, actor, check_id=check_id)
         )
+
+    def _commits_for(self, kid: str | None) -> GroupCommit[JSONObject]:
+        with self._commits_lock:
+            commits = self._commits.get(kid)
+            if commits is None:
+                commits = self._commits[kid] = GroupCommit(self._db)
+            return commits
 
     def _sign_and_store_in(
         self,

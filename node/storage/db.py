@@ -339,6 +339,31 @@ def _flock_within(fd: int, seconds: float) -> None:
             tries += 1
 
 
+# What a write transaction defers to its end (audit events, log entries) is kept on its
+# connection; a savepoint rolled back takes what was queued after it.
+# Savepoints nest (SQLAlchemy names one only after its event), so the marks are a stack.
+_MARKS = "trustlane_savepoint_marks"
+
+
+def _savepoint(conn: Connection, _name: str | None) -> None:
+    marks = (audit_repo.queued_count(conn), log_repo.queued_count(conn))
+    conn.info.setdefault(_MARKS, []).append(marks)
+
+
+def _rollback_savepoint(conn: Connection, _name: str, _context: object) -> None:
+    stack = conn.info.get(_MARKS)
+    if stack:
+        audit, log = stack.pop()
+        audit_repo.drop_queued(conn, audit)
+        log_repo.drop_queued(conn, log)
+
+
+def _release_savepoint(conn: Connection, _name: str, _context: object) -> None:
+    stack = conn.info.get(_MARKS)
+    if stack:
+        stack.pop()
+
+
 def append_queued(conn: Connection) -> list[int]:
     """Append what the write transaction queued: its audit events, then its log entries.
 
@@ -378,6 +403,9 @@ class Database:
         except (SQLAlchemyError, ImportError, ValueError) as e:
             raise StorageError(f"cannot use database URL: {type(e).__name__}") from e
         event.listen(self.engine, "before_cursor_execute", _check_parameters)
+        event.listen(self.engine, "savepoint", _savepoint)
+        event.listen(self.engine, "rollback_savepoint", _rollback_savepoint)
+        event.listen(self.engine, "release_savepoint", _release_savepoint)
 
     @property
     def is_sqlite(self) -> bool:
@@ -403,6 +431,7 @@ class Database:
                 take_trust_changed(conn)  # a mark left on a pooled connection is stale
                 log_repo.take_queued(conn)  # so are queues left by a rolled-back transaction
                 audit_repo.take_queued(conn)
+                conn.info.pop(_MARKS, None)
                 with conn.begin():
                     yield conn
                     append_queued(conn)

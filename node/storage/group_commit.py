@@ -37,7 +37,6 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from node.storage import audit_repo, log_repo
 from node.storage.db import Database, translate_error
 
 __all__ = ["DEFAULT_MAX_BATCH", "GroupCommit"]
@@ -154,23 +153,16 @@ class GroupCommit(Generic[T]):
 
 
 def _run_in_savepoint(conn: Connection, slot: _Slot[T]) -> None:
-    marks = audit_repo.queued_count(conn), log_repo.queued_count(conn)
+    # Rolling the savepoint back also drops what the unit queued for the end of the
+    # transaction (status list counts, audit events, log entries): see node.storage.db.
     try:
         with conn.begin_nested():
             slot.value = slot.unit(conn)
     except SQLAlchemyError as e:
-        _drop_queued(conn, marks)
         slot.error = translate_error(e, "database write")
         slot.error.__cause__ = e
     except Exception as e:  # the unit's own refusal, raised in its thread
-        _drop_queued(conn, marks)
         slot.error = e
-
-
-def _drop_queued(conn: Connection, marks: tuple[int, int]) -> None:
-    # The audit events and log entries a rolled-back unit queued go with its writes.
-    audit_repo.drop_queued(conn, marks[0])
-    log_repo.drop_queued(conn, marks[1])
 
 
 def _copy(e: Exception) -> BaseException:
