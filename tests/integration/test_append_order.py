@@ -82,3 +82,28 @@ def test_a_rolled_back_transaction_appends_nothing(database_url: str) -> None:
             assert log_repo.read_head(conn).size == 0
     finally:
         db.dispose()
+
+
+def test_a_rolled_back_savepoint_takes_its_queued_appends_with_it(database_url: str) -> None:
+    db = Database(database_url)
+    db.migrate()
+    try:
+        with db.write() as conn:
+            record_event(conn, now=NOW, actor="test", action="test.write", target="kept")
+            log_repo.queue_entry(conn, "kept", b"kept")
+            outer = conn.begin_nested()
+            record_event(conn, now=NOW, actor="test", action="test.write", target="gone")
+            log_repo.queue_entry(conn, "gone", b"gone")
+            with conn.begin_nested():  # released: what it queued stays with the outer one
+                log_repo.queue_entry(conn, "inner", b"inner")
+            outer.rollback()
+            with conn.begin_nested():
+                record_event(conn, now=NOW, actor="test", action="test.write", target="after")
+        report = verify_chain(db)
+        assert (report.ok, report.events) == (True, 2)
+        with db.read() as conn:
+            assert log_repo.read_head(conn).size == 1
+            assert log_repo.find_entries(conn, "kept") == [0]
+            assert log_repo.find_entries(conn, "gone") == log_repo.find_entries(conn, "inner") == []
+    finally:
+        db.dispose()
