@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +25,7 @@ from credentials.errors import MalformedInputError
 from credentials.model import VerifiableCredential, is_url, issuer_id
 from credentials.signing import sign_credential
 from credentials.strict_json import JSONObject, JSONValue
-from node.services.audit import record_event, record_events
+from node.services.audit import record_event
 from node.services.identity import NodeIdentity, SigningKey
 from node.services.status import PURPOSES, StatusService
 from node.services.transparency import record_signed
@@ -110,6 +110,26 @@ def _issued_details(prepared: PreparedCredential) -> dict[str, object]:
     return {"types": list(prepared.types), "verificationMethod": prepared.verification_method}
 
 
+@dataclass(frozen=True)
+class _Issue:
+    """One issuance waiting for a transaction (a group commit unit)."""
+
+    service: IssuanceService
+    prepared: PreparedCredential
+    now: datetime
+    actor: str
+    check_id: bool
+
+    @property
+    def credential_id(self) -> str:
+        return self.prepared.credential_id
+
+    def __call__(self, conn: Connection) -> JSONObject:
+        return self.service._sign_and_store_in(
+            conn, self.prepared, self.now, self.actor, check_id=self.check_id
+        )
+
+
 class IssuanceService:
     """Issues and stores credentials for one node."""
 
@@ -126,10 +146,11 @@ class IssuanceService:
         self._status = status
         self._valid_for = credential_valid_for
         # Concurrent issuances share a transaction and its commit flush (group commit), one
-        # queue per status list issuer: allocation locks the issuer's list heads in purpose
-        # order, and a transaction holding both the did:web's and a did:key's could meet
-        # another replica's holding them the other way round.
-        self._commits: dict[str | None, GroupCommit[JSONObject]] = {}
+        # queue per status list issuer and set of purposes: allocation locks the issuer's list
+        # heads in purpose order, and a transaction holding both the did:web's and a
+        # did:key's (or a suspension head before a revocation head) could meet another
+        # replica's holding them the other way round.
+        self._commits: dict[tuple[str | None, tuple[str, ...]], GroupCommit[JSONObject]] = {}
         self._commits_lock = threading.Lock()
 
     def issue(
@@ -326,17 +347,41 @@ class IssuanceService:
     ) -> JSONObject:
         # A random urn:uuid the node just drew is not looked up first: were it ever taken, the
         # insert's primary key would refuse it, and _store answers DUPLICATE_ID alike.
-        check_id = not prepared.fresh_id
-        return self._commits_for(_status_kid(prepared)).run(
-            lambda conn: self._sign_and_store_in(conn, prepared, now, actor, check_id=check_id)
-        )
+        unit = _Issue(self, prepared, now, actor, check_id=not prepared.fresh_id)
+        return self._commits_for(_status_kid(prepared), prepared.status_purposes).run(unit)
 
-    def _commits_for(self, kid: str | None) -> GroupCommit[JSONObject]:
+    def _commits_for(
+        self, kid: str | None, purposes: tuple[str, ...] = PURPOSES
+    ) -> GroupCommit[JSONObject]:
+        key = (kid, purposes)
         with self._commits_lock:
-            commits = self._commits.get(kid)
+            commits = self._commits.get(key)
             if commits is None:
-                commits = self._commits[kid] = GroupCommit(self._db)
+                commits = self._commits[key] = GroupCommit(self._db, bulk=self._store_many)
             return commits
+
+    def _store_many(
+        self, conn: Connection, units: list[Callable[[Connection], JSONObject]]
+    ) -> list[JSONObject]:
+        """Store the issuances of one queue together, in a few statements.
+
+        What the units (:class:`_Issue`: one issuer, one set of purposes) would do one by
+        one: one allocation per purpose, one multi-row insert. Raises (and group commit
+        then runs them one by one) on anything else, and on an id already stored (so that
+        the right request is told).
+        """
+        issues = [u for u in units if isinstance(u, _Issue)]
+        if len(issues) != len(units):
+            raise TypeError("only issuances are stored together")
+        for unit in issues:
+            if unit.check_id and credentials_repo.get_credential(conn, unit.credential_id):
+                raise _bad("an id is already used", code="DUPLICATE_ID")
+        return self._store_all(
+            conn,
+            [u.prepared for u in issues],
+            nows=[u.now for u in issues],
+            actors=[u.actor for u in issues],
+        )
 
     def _sign_and_store_in(
         self,
@@ -467,6 +512,22 @@ class IssuanceService:
         if not prepared:
             return []
         now = now.replace(microsecond=0)
+        count = len(prepared)
+        return self._store_all(conn, prepared, nows=[now] * count, actors=[actor] * count)
+
+    def _store_all(
+        self,
+        conn: Connection,
+        prepared: Sequence[PreparedCredential],
+        *,
+        nows: Sequence[datetime],
+        actors: Sequence[str],
+    ) -> list[JSONObject]:
+        """:meth:`store_batch` with each credential's own issuance time and actor.
+
+        Status entries are allocated at the first credential's time (their ``updated_at``,
+        and the first version of a list opened meanwhile).
+        """
         purposes = prepared[0].status_purposes
         if any(p.status_purposes != purposes for p in prepared):
             raise ValueError("every credential of a batch must ask for the same status purposes")
@@ -476,7 +537,7 @@ class IssuanceService:
         docs = [dict(p.document) for p in prepared]
         if purposes:
             allocated = self._status.allocate_entries_bulk(
-                conn, [p.credential_id for p in prepared], purposes, now, kid=kid
+                conn, [p.credential_id for p in prepared], purposes, nows[0], kid=kid
             )
             for doc, entries in zip(docs, allocated, strict=True):
                 doc["credentialStatus"] = _with_entries(doc.get("credentialStatus"), entries)
@@ -484,7 +545,7 @@ class IssuanceService:
             sign_credential(
                 doc, p.signer.key, verification_method=p.verification_method, created=now
             )
-            for doc, p in zip(docs, prepared, strict=True)
+            for doc, p, now in zip(docs, prepared, nows, strict=True)
         ]
         credentials_repo.insert_credentials(
             conn,
@@ -497,18 +558,20 @@ class IssuanceService:
                     valid_until=p.valid_until,
                     document=serialize_document(vc),
                 )
-                for p, vc in zip(prepared, signed, strict=True)
+                for p, vc, now in zip(prepared, signed, nows, strict=True)
             ],
         )
         for vc in signed:
             record_signed(conn, vc)
-        record_events(
-            conn,
-            now=now,
-            actor=actor,
-            action="credential.issued",
-            events=[(p.credential_id, _issued_details(p)) for p in prepared],
-        )
+        for p, now, actor in zip(prepared, nows, actors, strict=True):
+            record_event(
+                conn,
+                now=now,
+                actor=actor,
+                action="credential.issued",
+                target=p.credential_id,
+                details=_issued_details(p),
+            )
         return signed
 
     def get(self, credential_id: str) -> CredentialRecord | None:

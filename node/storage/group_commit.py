@@ -72,19 +72,31 @@ class GroupCommit(Generic[T]):
     Args:
         db: The database whose write transactions the units share.
         max_batch: Units per transaction at most.
+        bulk: Runs several units at once, with fewer statements than one by one, returning
+            their values in order (issuance: one multi-row insert per table). It runs in a
+            savepoint; when it raises, the savepoint is rolled back and the units run one by
+            one, so each gets its own outcome. It must do exactly what the units would.
     """
 
-    def __init__(self, db: Database, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        bulk: Callable[[Connection, list[Callable[[Connection], T]]], list[T]] | None = None,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._db = db
+        self._bulk = bulk
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: deque[_Slot[T]] = deque()
         self._leading = False
-        #: Transactions run and units they held (for tests and metrics).
+        #: Transactions run, units they held, and bulk runs that fell back to one by one.
         self.transactions = 0
         self.units = 0
+        self.bulk_fallbacks = 0
 
     @property
     def queued(self) -> int:
@@ -136,7 +148,7 @@ class GroupCommit(Generic[T]):
                 if len(batch) == 1:
                     # Alone: no savepoint, exactly the transaction the unit would have had.
                     batch[0].value = batch[0].unit(conn)
-                else:
+                elif not self._run_bulk(conn, batch):
                     for slot in batch:
                         _run_in_savepoint(conn, slot)
         except Exception as e:  # handed to every unit, re-raised in its thread
@@ -150,6 +162,22 @@ class GroupCommit(Generic[T]):
         with self._lock:
             self.transactions += 1
             self.units += len(batch)
+
+    def _run_bulk(self, conn: Connection, batch: list[_Slot[T]]) -> bool:
+        """Run ``batch`` with :attr:`_bulk` in a savepoint; False when it raised (rolled back)."""
+        if self._bulk is None:
+            return False
+        try:
+            with conn.begin_nested():
+                values = self._bulk(conn, [slot.unit for slot in batch])
+                if len(values) != len(batch):
+                    raise RuntimeError("a bulk run must return one value per unit")
+        except Exception:  # each unit runs on its own next, and gets its own outcome
+            self.bulk_fallbacks += 1
+            return False
+        for slot, value in zip(batch, values, strict=True):
+            slot.value = value
+        return True
 
 
 def _run_in_savepoint(conn: Connection, slot: _Slot[T]) -> None:

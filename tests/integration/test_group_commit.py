@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from credentials.errors import MalformedInputError
 from node.services.audit import record_event, verify_chain
-from node.storage import credentials_repo, log_repo
+from node.storage import audit_repo, credentials_repo, log_repo
 from node.storage.db import Database, StorageConflictError, StorageError
 from node.storage.group_commit import GroupCommit
 from node.storage.schema import credentials, log_entries, status_entries
@@ -250,8 +250,8 @@ def test_concurrent_issuance_shares_transactions_and_keeps_every_invariant(
     did_key = services.identity.current().key.public_key.did
     kid = services.identity.current().kid
     # One queue per status list issuer: a transaction never holds both issuers' list heads.
-    commits = issuance._commits_for(None)  # the batching under test (did:web's lists)
-    key_commits = issuance._commits_for(kid)
+    commits = issuance._commits_for(None, ("revocation",))  # the batching under test
+    key_commits = issuance._commits_for(kid, ("revocation",))
     assert commits is not key_commits
     before = (commits.transactions, commits.units + key_commits.units)
     workers = [threading.Thread(target=issuer, args=(n,)) for n in range(threads_n)]
@@ -278,3 +278,158 @@ def test_concurrent_issuance_shares_transactions_and_keeps_every_invariant(
     assert report.ok, report.problem
     for credential_id in issued[:3]:
         assert issuance.get(credential_id) is not None
+
+
+def _cid(name: str) -> str:
+    return f"https://issuer.example/credentials/{name}"
+
+
+# -- bulk runs ---------------------------------------------------------------------------------
+
+
+def _bulk_store(conn: Connection, units: list[Callable[[Connection], str]]) -> list[str]:
+    """A bulk run that does what the units do, one after the other (and says so)."""
+    return [f"bulk:{unit(conn)}" for unit in units]
+
+
+def test_a_bulk_run_serves_a_shared_transaction(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db, bulk=_bulk_store)
+    outcomes = _batched(group, [_store("urn:x:a"), _store("urn:x:b")])
+    assert outcomes == [("value", "bulk:urn:x:a"), ("value", "bulk:urn:x:b")]
+    assert group.bulk_fallbacks == 0
+    assert _counts(db) == (3, 3)
+
+
+def test_a_bulk_run_that_fails_falls_back_to_one_by_one(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db, bulk=_bulk_store)
+    outcomes = _batched(group, [_store("urn:x:a"), _refuse("urn:x:b"), _store("urn:x:c")])
+    # The bulk run raised on b and was rolled back; one by one, each got its own outcome.
+    assert outcomes[0] == ("value", "urn:x:a")
+    assert isinstance(outcomes[1][1], MalformedInputError)
+    assert outcomes[2] == ("value", "urn:x:c")
+    assert group.bulk_fallbacks == 1
+    assert _counts(db) == (3, 3)
+    report = verify_chain(db)
+    assert (report.ok, report.events) == (True, 3)
+
+
+def test_a_bulk_run_must_answer_every_unit(db: Database) -> None:
+    group: GroupCommit[str] = GroupCommit(db, bulk=lambda conn, units: ["only one"])
+    outcomes = _batched(group, [_store("urn:x:a"), _store("urn:x:b")])
+    assert outcomes == [("value", "urn:x:a"), ("value", "urn:x:b")]
+    assert group.bulk_fallbacks == 1
+
+
+def test_issuances_stored_together_are_what_one_by_one_would_store(
+    node: tuple[NodeServices, str],
+) -> None:
+    """Issuance's bulk run: each credential verifies, with its own entries and audit event;
+    an id already stored makes the batch run one by one and only that request is refused."""
+    services = node[0]
+    issuance = services.issuance
+    commits = issuance._commits_for(None, ("revocation",))  # the queue under test
+    issuance.issue(
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential"],
+            "id": _cid("taken"),
+            "credentialSubject": {"id": "did:example:first"},
+        },
+        status_purposes=("revocation",),
+        now=NOW,
+        actor="first",
+    )
+    gate, entered = threading.Event(), threading.Event()
+    outcomes: dict[str, Any] = {}
+
+    def issue(credential_id: str, actor: str) -> None:
+        try:
+            outcomes[credential_id] = issuance.issue(
+                {
+                    "@context": ["https://www.w3.org/ns/credentials/v2"],
+                    "type": ["VerifiableCredential"],
+                    "id": credential_id,
+                    "credentialSubject": {"id": f"did:example:{actor}"},
+                },
+                status_purposes=("revocation",),
+                now=NOW,
+                actor=actor,
+            )
+        except Exception as e:  # the outcome under test
+            outcomes[credential_id] = e
+
+    def hold(conn: Connection) -> dict[str, Any]:
+        entered.set()
+        assert gate.wait(JOIN_SECONDS)
+        return {}
+
+    def run_batches(ids: list[str]) -> None:
+        holder = threading.Thread(target=commits.run, args=(hold,))
+        holder.start()
+        assert entered.wait(JOIN_SECONDS)
+        threads = [threading.Thread(target=issue, args=(i, f"actor-{i[-1]}")) for i in ids]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + JOIN_SECONDS
+        while commits.queued < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        gate.set()
+        for thread in [holder, *threads]:
+            thread.join(JOIN_SECONDS)
+        assert not any(t.is_alive() for t in [holder, *threads])
+
+    run_batches(
+        [
+            _cid("a"),
+            _cid("b"),
+            _cid("c"),
+        ]
+    )
+    assert commits.bulk_fallbacks == 0
+    verification = services.verification
+    for credential_id in (
+        _cid("a"),
+        _cid("b"),
+        _cid("c"),
+    ):
+        vc = outcomes[credential_id]
+        assert isinstance(vc, dict), vc
+        assert verification.verify_credential(vc, now=NOW).verified
+    with services.db.read() as conn:
+        events = {e.target: e.actor for e in audit_repo.iter_events(conn)}
+        entries = conn.execute(
+            select(status_entries.c.credential_id, status_entries.c.list_id, status_entries.c.idx)
+        ).all()
+    assert {
+        events[i]
+        for i in (
+            _cid("a"),
+            _cid("b"),
+            _cid("c"),
+        )
+    } == {
+        "actor-a",
+        "actor-b",
+        "actor-c",
+    }
+    assert len({(r.list_id, r.idx) for r in entries}) == len(entries) == 4
+
+    gate.clear()
+    entered.clear()
+    run_batches(
+        [
+            _cid("d"),
+            _cid("taken"),
+            _cid("e"),
+        ]
+    )
+    assert commits.bulk_fallbacks == 1
+    refused = outcomes[_cid("taken")]
+    assert isinstance(refused, MalformedInputError)
+    assert refused.code == "DUPLICATE_ID"
+    for credential_id in (
+        _cid("d"),
+        _cid("e"),
+    ):
+        assert verification.verify_credential(outcomes[credential_id], now=NOW).verified
+    assert verify_chain(services.db).ok
