@@ -137,6 +137,9 @@ def build_services(
             status_max_age=timedelta(seconds=federation.freshness.status_max_age_seconds),
         ),
     )
+    # A request reads the trust generation once, for its token, its trust snapshot and the
+    # key it signs with.
+    identity.share_generation(trust.generation)
     peers = PeerService(db=db, identity=identity, clock=clock, trust=trust)
     sync = PeerSync(
         db=db,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
-from node.api.common import Clock, json_body, member, optional_time, require_scope
+from node.api.common import (
+    Clock,
+    json_body,
+    member,
+    optional_time,
+    received_at,
+    require_scope,
+)
 from node.services.issuance import IssuanceService
 
 __all__ = ["make_blueprint"]
@@ -27,6 +34,7 @@ def make_blueprint(*, issuance: IssuanceService, clock: Clock) -> Blueprint:
             valid_from=optional_time(body.get("validFrom"), "validFrom"),
             valid_until=optional_time(body.get("validUntil"), "validUntil"),
             issuer=issuer,
+            fresh_since=received_at(),
         )
         return jsonify({"verifiableCredential": signed}), 201
 

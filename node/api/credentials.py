@@ -155,6 +155,7 @@ def make_blueprint(
             status_purposes=_status_purposes(options),
             now=clock(),
             actor=f"token:{g.token.id}",
+            fresh_since=received_at(),
         )
         return jsonify({"verifiableCredential": signed}), 201
 

@@ -12,6 +12,7 @@ without a database read per verification.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,18 +54,32 @@ class NodeIdentity:
         self._lock = threading.Lock()
         self._cached: tuple[int, list[KeyRecord]] | None = None
         self._generation_sql = trust_repo.generation_sql(db.engine.dialect)
+        self._shared_generation: Callable[[float | None], int] | None = None
+
+    def share_generation(self, generation: Callable[[float | None], int]) -> None:
+        """Read the trust generation through ``generation`` (the trust snapshot source's).
+
+        A request then checks it once for everything it does: the read it shares began
+        after the request was received (see
+        :meth:`node.services.trust.TrustSnapshotSource.generation`).
+        """
+        self._shared_generation = generation
 
     # -- key records -------------------------------------------------------------------
 
-    def keys(self, *, fresh: bool = False) -> list[KeyRecord]:
+    def keys(self, *, fresh: bool = False, fresh_since: float | None = None) -> list[KeyRecord]:
         """Every key record, re-read whenever the trust generation moved.
 
         Every key change (a new key, a new current key, a compromise) bumps the trust
         generation in its transaction, so a worker signs with the new current key from the
         first request after the change committed, whichever process made it. Checking the
-        generation is one statement (:meth:`Database.read_value`).
+        generation is one statement (:meth:`Database.read_value`), or a read shared with
+        the request received at ``fresh_since`` (:meth:`share_generation`).
         """
-        generation = int(self._db.read_value(self._generation_sql) or 0)
+        if self._shared_generation is not None:
+            generation = self._shared_generation(fresh_since)
+        else:
+            generation = int(self._db.read_value(self._generation_sql) or 0)
         with self._lock:
             if not fresh and self._cached is not None and self._cached[0] == generation:
                 return self._cached[1]
@@ -80,13 +95,13 @@ class NodeIdentity:
         with self._lock:
             self._cached = None
 
-    def current(self) -> SigningKey:
-        """The current assertion key.
+    def current(self, *, fresh_since: float | None = None) -> SigningKey:
+        """The current assertion key (``fresh_since``: see :meth:`keys`).
 
         Raises:
             RuntimeError: The node has no current key (not initialised).
         """
-        for record in self.keys():
+        for record in self.keys(fresh_since=fresh_since):
             if record.is_current:
                 return self.signing_key(record.kid)
         raise RuntimeError("the node has no current signing key; run 'trustlane node init'")

@@ -160,6 +160,7 @@ class IssuanceService:
         status_purposes: tuple[str, ...],
         now: datetime,
         actor: str,
+        fresh_since: float | None = None,
     ) -> JSONObject:
         """Sign and store ``credential``; return the secured credential.
 
@@ -169,12 +170,16 @@ class IssuanceService:
             status_purposes: Status entries to add (``revocation``, ``suspension``).
             now: Issuance time.
             actor: Who asked (token id), for the audit log.
+            fresh_since: When the request was received (the signing key is the current one
+                as of a read begun after that; see :meth:`NodeIdentity.keys`).
 
         Raises:
             MalformedInputError: Data model or AEO schema errors, an id already used, an
                 issuer that is not this node, or a credential that already has a proof.
         """
-        prepared = self._prepare(credential, status_purposes=status_purposes, now=now)
+        prepared = self._prepare(
+            credential, status_purposes=status_purposes, now=now, fresh_since=fresh_since
+        )
         return self._store(prepared, now=now, actor=actor)
 
     def _prepare(
@@ -187,6 +192,7 @@ class IssuanceService:
         workflow_type: str | None = None,
         fresh_id: bool = False,
         signer: SigningKey | None = None,
+        fresh_since: float | None = None,
     ) -> PreparedCredential:
         """Every check of :meth:`issue`, without signing or storing.
 
@@ -205,7 +211,7 @@ class IssuanceService:
             if purpose not in PURPOSES:
                 raise _bad(f"unsupported statusPurpose {purpose!r}", code="INVALID_STATUS_PURPOSE")
         if signer is None:
-            signer = self._identity.current()
+            signer = self._identity.current(fresh_since=fresh_since)
         issuer_did = signer.key.public_key.did
         doc.setdefault("issuer", self._identity.did)
         issuer = issuer_id(doc)
@@ -436,15 +442,23 @@ class IssuanceService:
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
         issuer: str | None = None,
+        fresh_since: float | None = None,
     ) -> JSONObject:
         """Build, validate and issue an ``AEOCertificate`` with revocation and suspension.
+
+        ``fresh_since``: as for :meth:`issue`.
 
         Raises:
             SchemaValidationError: The subject breaks the AEO schema (all errors listed).
             MalformedInputError: Bad validity period or issuer.
         """
         prepared = self.prepare_aeo(
-            subject, now=now, valid_from=valid_from, valid_until=valid_until, issuer=issuer
+            subject,
+            now=now,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            issuer=issuer,
+            fresh_since=fresh_since,
         )
         return self._store(prepared, now=now, actor=actor)
 
@@ -457,6 +471,7 @@ class IssuanceService:
         valid_until: datetime | None = None,
         issuer: str | None = None,
         signer: SigningKey | None = None,
+        fresh_since: float | None = None,
     ) -> PreparedCredential:
         """Every check and default of :meth:`issue_aeo`, without signing or storing.
 
@@ -484,6 +499,7 @@ class IssuanceService:
             aeo_subject_checked=True,
             fresh_id=True,
             signer=signer,
+            fresh_since=fresh_since,
         )
 
     def current_signer(self) -> SigningKey:

@@ -20,7 +20,7 @@ from node.api.common import RECEIVED_AT
 from node.app import create_app
 from node.services.tokens import create_token, revoke_token
 from node.wiring import NodeServices, build_services
-from nodehelpers import close_services
+from nodehelpers import aeo_subject, close_services
 
 
 @pytest.fixture
@@ -93,3 +93,26 @@ def test_the_cache_still_answers_while_nothing_changed(make_node: NodeFactory) -
     finally:
         services.db.read = real  # type: ignore[method-assign]
     assert calls == 0  # the generation is one value read; the token was not looked up again
+
+
+def test_a_key_made_current_in_one_worker_signs_the_others_next_issuance(
+    workers: tuple[NodeServices, FlaskClient],
+) -> None:
+    # The signing key is read through the same shared generation read as the token: a
+    # key made current before a request arrived signs that request's credential.
+    services, client = workers
+    _, issuer = _token(services, "issuer")
+    body = {"credentialSubject": aeo_subject()}
+
+    def issue() -> str:
+        stamp = {RECEIVED_AT: time.monotonic()}
+        answer = client.post("/aeo-credentials", json=body, headers=issuer, environ_base=stamp)
+        assert answer.status_code == 201, answer.get_data()
+        return str(answer.get_json()["verifiableCredential"]["proof"]["verificationMethod"])
+
+    before = issue()
+    assert issue() == before
+    kid = services.identity.add_key(now=datetime.now(UTC), actor="cli", make_current=True)
+    after = issue()
+    assert after != before
+    assert after.endswith(f"#{kid}"), after
