@@ -81,11 +81,14 @@ __all__ = [
     "ResolvedVerificationMethod",
     "VerificationMethodResolver",
     "add_proof",
+    "check_asserted_proofs",
     "check_prepared_proofs",
     "get_proof_outcomes",
     "prepare_proofs",
     "proofs_of",
 ]
+
+_NEW_TUPLE = tuple.__new__
 
 # Allowance for clocks that run ahead of ours when checking ``created``.
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
@@ -363,6 +366,51 @@ def check_prepared_proofs(
             else:
                 outcomes.append(ProofOutcome(p.number, p.proof, True, method=method))
     return outcomes
+
+
+def check_asserted_proofs(
+    prepared: PreparedProofs,
+    *,
+    resolver: VerificationMethodResolver,
+    now: datetime,
+    clock_skew: timedelta,
+    latest_created: datetime,
+    signature_cache: SignatureCache | None = None,
+) -> ResolvedVerificationMethod | list[ProofOutcome]:
+    """:func:`check_prepared_proofs` for a credential, in its usual case without a list.
+
+    The dynamic phase with ``expected_purpose="assertionMethod"``, no challenge and no
+    domain, ``now`` aware and ``latest_created`` = ``shift(now, clock_skew)`` (the caller
+    has both already). When the document has exactly one proof and it verifies, the result
+    is the verification method that verified it, and no outcome is built (the caller's
+    summary of one verified outcome needs nothing else); otherwise, exactly the outcomes
+    :func:`check_prepared_proofs` gives. Either way each step runs once per proof, the key
+    resolution included. Never raises.
+    """
+    proofs = prepared.proofs
+    if prepared.fixed is None and len(proofs) == 1:
+        p = proofs[0]
+        # tuple.__new__ builds the same named tuple without its Python-level __new__ (the
+        # order is the class's).
+        expect = _NEW_TUPLE(
+            _Expectations,
+            (resolver, "assertionMethod", now, latest_created, None, None, signature_cache),
+        )
+        try:
+            method = _check_one(p, expect)
+        except (VerificationError, MalformedInputError) as e:
+            return [ProofOutcome(p.number, p.proof, False, error=e)]
+        if method is None:
+            return [ProofOutcome(p.number, p.proof, False, error=p.error)]
+        return method
+    return check_prepared_proofs(
+        prepared,
+        resolver=resolver,
+        expected_purpose="assertionMethod",
+        now=now,
+        clock_skew=clock_skew,
+        signature_cache=signature_cache,
+    )
 
 
 def get_proof_outcomes(

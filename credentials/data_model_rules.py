@@ -36,7 +36,7 @@ from credentials.keys import b58decode
 from credentials.strict_json import JSONObject, JSONValue
 from credentials.urls import is_url
 
-__all__ = ["TYPED_MEMBERS", "check_optional_members"]
+__all__ = ["OPTIONAL_MEMBERS", "TYPED_MEMBERS", "check_optional_members"]
 
 #: Members whose objects must each carry a ``type``.
 TYPED_MEMBERS = ("credentialStatus", "credentialSchema", "refreshService", "termsOfUse", "evidence")
@@ -59,6 +59,10 @@ _MULTIHASHES: dict[int, tuple[Callable[[bytes], hashlib._Hash], int]] = {
     0x14: (hashlib.sha3_512, 64),
 }
 _MAX_RELATED = 64
+#: Every member of a credential that :func:`check_optional_members` reads, besides
+#: ``issuer`` (whose own name and description it reads when it is an object). A document
+#: with none of them breaks none of its rules; keep this in step with the functions below.
+OPTIONAL_MEMBERS = frozenset((*TYPED_MEMBERS, *_LANGUAGE_MEMBERS, "relatedResource"))
 
 
 def _bad(message: str, code: str) -> MalformedInputError:

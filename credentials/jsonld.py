@@ -19,7 +19,10 @@ document whose ``@context`` is a list of shipped URLs, with no other JSON-LD key
 list is processed once (cached by its exact value) and the document is then checked by one
 walk against the cached result. Only documents with inline contexts or other keywords are
 expanded in full. The same walk notes whether every value is plain JSON (no float, no
-subclass), which spares JCS its own walk (:func:`check_credential_jsonld_plain`).
+subclass), which spares JCS its own walk (:func:`check_credential_jsonld_plain`). For the
+common shape of a credential, :func:`known_plain_credential` answers "passes, and plain"
+from what that walk has already learnt (member names, type values) without learning
+anything itself; on any doubt it says nothing and the walk runs.
 
 The published context at ``https://www.w3.org/ns/credentials/v2`` maps undefined terms to
 ``https://www.w3.org/ns/credentials/issuer-dependent#`` (``@vocab``; VC DM 2.0 §5.2). The
@@ -51,6 +54,7 @@ __all__ = [
     "document_loader",
     "expand_safe",
     "held_resource",
+    "known_plain_credential",
     "pyld_options",
 ]
 
@@ -495,6 +499,104 @@ def _fast_path(document: JSONObject, contexts: list[JSONValue], impure: list[obj
         impure.append(document)
         document = {k: v for k, v in document.items() if k not in info.literals}
     return _scan(document, contexts, info, impure)
+
+
+def _known_tree(node: dict[str, Any], known: dict[str, bool]) -> bool:
+    """Tell whether :func:`_scan` surely passes ``node`` with nothing impure; False if unsure.
+
+    True only when every member name, at every depth, is already known to be plain (in
+    :data:`_PLAIN_KEYS`), every ``type`` value is a string, or a list of strings, already
+    judged good under these contexts (``known``), and every value is exactly a dict, list,
+    str, int, bool or None. Then :func:`_scan` takes the same branches, raises nothing and
+    notes nothing; anything else (a new name, a new type, a float...) answers False and
+    the caller runs the full check, which decides and explains. Nothing is added to the
+    memos here: only the full check learns.
+    """
+    if not _PLAIN_KEYS.issuperset(node):
+        return False
+    if "type" in node:
+        kinds = node["type"]
+        if type(kinds) is str:
+            if known.get(kinds) is not True:
+                return False
+        elif type(kinds) is list and kinds:
+            for kind in kinds:
+                if type(kind) is not str or known.get(kind) is not True:
+                    return False
+        else:
+            return False
+    for child in node.values():
+        kind = type(child)
+        if kind is str:
+            continue
+        if kind is dict:
+            if not _known_tree(child, known):
+                return False
+        elif kind is list:
+            for item in child:
+                kind = type(item)
+                if kind is str:
+                    continue
+                if kind is dict:
+                    if not _known_tree(item, known):
+                        return False
+                elif kind is list:
+                    if not _known_list(item, known):
+                        return False
+                elif kind is not int and kind is not bool and item is not None:
+                    return False
+        elif kind is not int and kind is not bool and child is not None:
+            return False
+    return True
+
+
+def _known_list(node: list[Any], known: dict[str, bool]) -> bool:
+    """:func:`_known_tree` for a list nested directly in a list."""
+    for item in node:
+        kind = type(item)
+        if kind is str:
+            continue
+        if kind is dict:
+            if not _known_tree(item, known):
+                return False
+        elif kind is list:
+            if not _known_list(item, known):
+                return False
+        elif kind is not int and kind is not bool and item is not None:
+            return False
+    return True
+
+
+def known_plain_credential(
+    document: JSONObject,
+    contexts: list[str],
+    members: dict[str, Any],
+    proof_members: dict[str, Any],
+) -> bool:
+    """A sufficient condition for :func:`check_credential_jsonld_plain` to return True.
+
+    For the common shape of a credential (:mod:`credentials.common_shape`), the caller
+    guarantees: ``contexts`` is ``document["@context"]`` itself, an exact list of exact
+    strings; ``document["proof"]`` is one exact dict, whose ``@context``, if any, is an
+    exact list of exact strings equal to ``contexts``; ``members`` is ``document`` without
+    ``@context`` and ``proof``, and ``proof_members`` is the proof without ``@context``.
+    Both must then be known to pass the fast path's walk (:func:`_known_tree`): the walk
+    of :func:`_scan` over the document then takes the same branches (the ``@context``
+    members are exactly what it lets through without noting anything), raises nothing and
+    notes nothing impure.
+
+    True means the full check would pass and find the document plain JSON; False says
+    nothing (the caller runs the full check). Never raises; learns nothing.
+    """
+    if "proof" not in _PLAIN_KEYS:
+        return False
+    info = _context_list(tuple(contexts))
+    if type(info) is not _ContextList:
+        return False
+    if info.literals and not info.literals.isdisjoint(document):
+        return False
+    known = info.known_types
+    return _known_tree(members, known) and _known_tree(proof_members, known)
 
 
 def _type_ok(item: str, vocab: str | None, terms: frozenset[str]) -> bool:

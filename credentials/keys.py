@@ -259,7 +259,9 @@ class PublicKey:
         # Step 1 of RFC 8032 section 5.1.7 (see also section 8.4): S must be reduced mod L,
         # otherwise S + L is a second valid signature. libsodium checks this as well; checking
         # here keeps the guarantee independent of the libsodium build.
-        if int.from_bytes(signature[32:], "little") >= _L:
+        # S < 2**252 < L whenever its top byte is below 0x10 (L's top byte): the usual case
+        # needs no conversion to an integer.
+        if signature[63] >= 0x10 and int.from_bytes(signature[32:], "little") >= _L:
             raise InvalidSignatureError("Ed25519 signature is malleable: S >= group order L")
         # crypto_sign_open was measured as fast as a cached nacl VerifyKey (the curve arithmetic
         # dominates) and needs no extra object per key.

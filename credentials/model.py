@@ -201,6 +201,44 @@ class VerifiableCredential:
             plain_json=plain,
         )
 
+    @classmethod
+    def _checked(
+        cls,
+        document: JSONObject,
+        contexts: tuple[str | JSONObject, ...],
+        cred_id: str | None,
+        types: tuple[str, ...],
+        issuer: str,
+        valid_from: datetime | None,
+        valid_until: datetime | None,
+        subjects: tuple[JSONObject, ...],
+        plain_json: bool,
+    ) -> VerifiableCredential:
+        """Build an instance from values already checked (no rule is checked here).
+
+        The same instance the constructor builds: a frozen dataclass without __slots__ or
+        __post_init__ keeps its fields in its __dict__, and filling that in one step
+        spares the nine frozen attribute assignments of __init__ (most of the cost of
+        building one on the verification hot path, :mod:`credentials.common_shape`).
+        """
+        credential = object.__new__(cls)
+        object.__setattr__(
+            credential,
+            "__dict__",
+            {
+                "document": document,
+                "contexts": contexts,
+                "id": cred_id,
+                "types": types,
+                "issuer": issuer,
+                "valid_from": valid_from,
+                "valid_until": valid_until,
+                "subjects": subjects,
+                "plain_json": plain_json,
+            },
+        )
+        return credential
+
     def to_dict(self) -> JSONObject:
         """Return the document exactly as parsed."""
         return self.document

@@ -116,6 +116,25 @@ class VerificationResult:
                 break
         object.__setattr__(self, "_verified", verified)
 
+    @classmethod
+    def _of(cls, checks: tuple[Check, ...]) -> VerificationResult:
+        """``VerificationResult(checks)``, built in one step (the cold verification path).
+
+        The same instance: a frozen dataclass without __slots__ keeps its fields in its
+        __dict__, and filling that at once spares the frozen attribute assignments of
+        __init__ and __post_init__ (``verified`` is decided the same way, here).
+        """
+        verified = bool(checks)
+        for check in checks:
+            if check.status is not _PASS:
+                verified = False
+                break
+        result = object.__new__(cls)
+        object.__setattr__(
+            result, "__dict__", {"checks": checks, "warnings": (), "_verified": verified}
+        )
+        return result
+
     @property
     def verified(self) -> bool:
         """True only if at least one check ran and every check passed."""
