@@ -8,8 +8,10 @@ machine), one issuance per commit caps a whole deployment, all replicas together
 hundred issuances a second however many CPUs it has.
 
 Here the first thread to arrive *leads*: it runs the units queued when it starts (its own
-first, at most ``max_batch``) in one transaction, each in a savepoint of its own, commits
-once, and hands every unit its outcome. Threads arriving meanwhile queue; when the
+first, at most ``max_batch``) in one transaction, commits once, and hands every unit its
+outcome. The units run together through ``bulk`` when one is given (issuance: a few
+multi-row statements for all of them), in a savepoint; without it, or when it raises, each
+runs in a savepoint of its own. Threads arriving meanwhile queue; when the
 transaction ends the first of them leads the next one. Nothing waits for company: a lone
 request is a transaction of one unit, exactly as without this module, and a unit waits at
 most for the transaction that was running when it arrived.
@@ -151,7 +153,7 @@ class GroupCommit(Generic[T]):
                 elif not self._run_bulk(conn, batch):
                     for slot in batch:
                         _run_in_savepoint(conn, slot)
-        except Exception as e:  # handed to every unit, re-raised in its thread
+        except BaseException as e:  # handed to every unit, re-raised in its thread
             first = True
             for slot in batch:
                 if slot.error is None:
@@ -159,6 +161,8 @@ class GroupCommit(Generic[T]):
                     slot.error = e if first else _copy(e)
                     first = False
                 slot.value = None
+            if not isinstance(e, Exception):
+                raise  # SystemExit and the like end the leader too (the others get a copy)
         with self._lock:
             self.transactions += 1
             self.units += len(batch)
@@ -182,7 +186,7 @@ class GroupCommit(Generic[T]):
 
 def _run_in_savepoint(conn: Connection, slot: _Slot[T]) -> None:
     # Rolling the savepoint back also drops what the unit queued for the end of the
-    # transaction (status list counts, audit events, log entries): see node.storage.db.
+    # transaction (audit events, log entries): see node.storage.db.
     try:
         with conn.begin_nested():
             slot.value = slot.unit(conn)
@@ -193,7 +197,7 @@ def _run_in_savepoint(conn: Connection, slot: _Slot[T]) -> None:
         slot.error = e
 
 
-def _copy(e: Exception) -> BaseException:
+def _copy(e: BaseException) -> BaseException:
     try:
         twin = copy.copy(e)
     except Exception:  # an exception type that cannot be copied

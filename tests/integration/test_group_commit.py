@@ -99,7 +99,7 @@ def _batched(
     def call(i: int, unit: Callable[[Connection], Any]) -> None:
         try:
             outcomes[i] = ("value", group.run(unit))
-        except Exception as e:  # the outcome under test
+        except BaseException as e:  # the outcome under test (SystemExit included)
             outcomes[i] = ("error", e)
 
     first = threading.Thread(target=call, args=(0, gated))
@@ -209,6 +209,21 @@ def test_a_failed_commit_fails_every_unit_and_stores_nothing(
         assert isinstance(error, StorageError)
     assert outcomes[0][1] is not outcomes[2][1]  # one exception object per thread
     assert _counts(db) == (2, 2)  # "before" and the gate's own transaction
+
+
+def test_a_unit_ending_its_thread_leaves_no_unit_without_an_outcome(db: Database) -> None:
+    def exits(conn: Connection) -> str:
+        _store("urn:x:exit")(conn)
+        raise SystemExit(3)
+
+    group: GroupCommit[str] = GroupCommit(db)
+    outcomes = _batched(group, [_store("urn:x:a"), exits, _store("urn:x:c")])
+    # The leader of that transaction ended with SystemExit; every unit got an error (none
+    # a value of None), and nothing of the transaction was stored.
+    assert [kind for kind, _ in outcomes] == ["error"] * 3
+    assert all(isinstance(e, SystemExit) for _, e in outcomes)
+    assert _counts(db) == (1, 1)  # the gate's transaction only
+    assert group.run(_store("urn:x:after")) == "urn:x:after"  # the queue goes on
 
 
 @pytest.mark.parametrize("max_batch", [0, -1])
