@@ -533,18 +533,8 @@ def _known_tree(node: dict[str, Any], known: dict[str, bool]) -> bool:
             if not _known_tree(child, known):
                 return False
         elif kind is list:
-            for item in child:
-                kind = type(item)
-                if kind is str:
-                    continue
-                if kind is dict:
-                    if not _known_tree(item, known):
-                        return False
-                elif kind is list:
-                    if not _known_list(item, known):
-                        return False
-                elif kind is not int and kind is not bool and item is not None:
-                    return False
+            if not _known_list(child, known):
+                return False
         elif kind is not int and kind is not bool and child is not None:
             return False
     return True

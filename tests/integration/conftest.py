@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from federation_config.settings import NodeSettings
 from node.app import create_app
+from node.storage.db import Database
 from node.wiring import NodeServices, init_node
 from nodehelpers import close_services, temporary_database
 
@@ -37,6 +38,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """Each storage/API test runs once on SQLite and once on PostgreSQL."""
     with temporary_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend (no node: storage-level tests)."""
+    database = Database(database_url)
+    try:
+        database.migrate()
+        yield database
+    finally:
+        database.dispose()
 
 
 NodeFactory = Callable[..., tuple[NodeServices, str]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,16 +29,6 @@ from node.wiring import NodeServices
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 JOIN_SECONDS = 60
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def _store(credential_id: str) -> Callable[[Connection], str]:

@@ -35,16 +35,6 @@ SMALL = 16  # a list of 16 entries is full at 8
 NOW = datetime(2026, 12, 4, 5, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    try:
-        database.migrate()
-        yield database
-    finally:
-        database.dispose()
-
-
 def counted(db: Database) -> dict[str, tuple[int, int]]:
     """list id -> (its counter, its entries counted)."""
     with db.read() as conn:

@@ -9,7 +9,6 @@ bound values before any statement runs, so both backends give the same
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,16 +20,6 @@ from node.storage.db import Database, UnstorableValueError
 from node.storage.schema import audit_head, credentials, status_entries
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def _insert(db: Database, **overrides: Any) -> None:
