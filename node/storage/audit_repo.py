@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credentials.canonical import canonicalize
 from credentials.datetimes import format_datetime
+from node.storage.driver import DriverStatement
 from node.storage.records import AuditRecord
 from node.storage.schema import audit_events, audit_head
 
@@ -42,13 +43,15 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 
-# Built once: every issuance runs these, and building a statement costs more than running it.
-_LOCK_HEAD = (
+# Every issuance runs these: on the driver's cursor (node.storage.driver), built once.
+_LOCK_HEAD = DriverStatement(
     select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
 )
-_INSERT_EVENT = audit_events.insert()
-# SET takes the columns named by the parameters (``seq``, ``hash``), bound by column name.
-_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1)
+_EVENT_COLUMNS = ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash")
+_INSERT_EVENT = DriverStatement(audit_events.insert(), columns=_EVENT_COLUMNS)
+_MOVE_HEAD = DriverStatement(
+    update(audit_head).where(audit_head.c.id == 1), columns=("seq", "hash")
+)
 
 
 _QUEUE = "trustlane_audit_queue"
@@ -126,15 +129,18 @@ def lock_head(conn: Connection) -> tuple[int, str]:
 
     The head row is created on first use; its lock serialises appenders across processes.
     """
-    row = conn.execute(_LOCK_HEAD).first()
+    row = _LOCK_HEAD.first(conn)
     if row is None:
         try:
             with conn.begin_nested():
                 conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
         except IntegrityError:
             pass  # a concurrent writer created it first: the lock below waits for it
-        row = conn.execute(_LOCK_HEAD).one()
-    return int(row.seq), str(row.hash)
+        row = _LOCK_HEAD.first(conn)
+        if row is None:  # pragma: no cover - inserted above, or by the writer we waited for
+            raise RuntimeError("the audit head is missing after its creation")
+    seq, head_hash = row
+    return int(seq), str(head_hash)
 
 
 def read_head(conn: Connection) -> tuple[int, str] | None:
@@ -147,17 +153,17 @@ def read_head(conn: Connection) -> tuple[int, str] | None:
 
 def append_event(conn: Connection, record: AuditRecord) -> None:
     """Insert an event and move the head to it (call after lock_head)."""
-    conn.execute(_INSERT_EVENT, _event_row(record))
-    conn.execute(_MOVE_HEAD, {"seq": record.seq, "hash": record.hash})
+    _INSERT_EVENT.many(conn, [_event_row(record)])
+    _MOVE_HEAD.rowcount(conn, {"seq": record.seq, "hash": record.hash})
 
 
 def append_events(conn: Connection, records: Sequence[AuditRecord]) -> None:
     """Insert consecutive events and move the head to the last (call after lock_head)."""
     if not records:
         return
-    conn.execute(_INSERT_EVENT, [_event_row(r) for r in records])
+    _INSERT_EVENT.many(conn, [_event_row(r) for r in records])
     last = records[-1]
-    conn.execute(_MOVE_HEAD, {"seq": last.seq, "hash": last.hash})
+    _MOVE_HEAD.rowcount(conn, {"seq": last.seq, "hash": last.hash})
 
 
 def _event_row(r: AuditRecord) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from node.storage.driver import DriverStatement
 from node.storage.records import CredentialRecord
 from node.storage.schema import credentials
 
@@ -19,7 +20,11 @@ __all__ = [
 ]
 
 # Built once (issuance runs them for every credential; building costs more than running).
-_INSERT = credentials.insert()
+# The insert runs on the driver's cursor (node.storage.driver).
+_INSERT = DriverStatement(
+    credentials.insert(),
+    columns=("id", "types", "subject_id", "issued_at", "valid_until", "document"),
+)
 _GET = select(credentials).where(credentials.c.id == bindparam("credential_id"))
 
 
@@ -34,8 +39,8 @@ def insert_credential(
     document: str,
 ) -> None:
     """Store a newly issued credential (the id must be new)."""
-    conn.execute(
-        _INSERT,
+    _INSERT.rowcount(
+        conn,
         {
             "id": credential_id,
             "types": " ".join(types),
@@ -51,8 +56,8 @@ def insert_credentials(conn: Connection, records: Sequence[CredentialRecord]) ->
     """Store newly issued credentials in one multi-row insert (every id must be new)."""
     if not records:
         return
-    conn.execute(
-        _INSERT,
+    _INSERT.many(
+        conn,
         [
             {
                 "id": r.id,

@@ -14,6 +14,7 @@ The Merkle arithmetic is pure (:mod:`scan_attestation.merkle`); this module only
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
+from node.storage.driver import DriverStatement
 from node.storage.errors import StorageError
 from node.storage.schema import log_checkpoints, log_entries, log_hashes, log_head
 from scan_attestation import merkle
@@ -51,15 +53,23 @@ _CHUNK = 500
 #: Subtree (level, idx) is stored under level * 2**56 + idx: levels stay below 64 and a log
 #: stays below 2**56 entries, so keys fit a signed 64-bit integer.
 _LEVEL_SHIFT = 56
-_HASHES_AT = select(log_hashes.c.key, log_hashes.c.hash).where(
-    log_hashes.c.key.in_(bindparam("keys", expanding=True))
+# The statements of an append, run on the driver's cursor (node.storage.driver), built once:
+# every signature the node makes runs them.
+_LOCK_HEAD = DriverStatement(
+    select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1).with_for_update()
 )
-# The statements of an append, built once (every signature the node makes runs them).
-_LOCK_HEAD = select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1).with_for_update()
-_INSERT_ENTRIES = log_entries.insert()
-_INSERT_HASHES = log_hashes.insert()
-# SET takes the columns named by the parameters (``size``, ``root``), bound by column name.
-_MOVE_HEAD = update(log_head).where(log_head.c.id == 1)
+_INSERT_ENTRIES = DriverStatement(log_entries.insert(), columns=("idx", "entry", "document_id"))
+_INSERT_HASHES = DriverStatement(log_hashes.insert(), columns=("key", "hash"))
+_MOVE_HEAD = DriverStatement(update(log_head).where(log_head.c.id == 1), columns=("size", "root"))
+
+
+@functools.lru_cache(maxsize=64)
+def _hashes_at(count: int) -> DriverStatement:
+    """The read of ``count`` subtree hashes (binds ``k0`` ... ``k<count - 1>``)."""
+    keys = [bindparam(f"k{i}", type_=log_hashes.c.key.type) for i in range(count)]
+    return DriverStatement(
+        select(log_hashes.c.key, log_hashes.c.hash).where(log_hashes.c.key.in_(keys))
+    )
 
 
 @dataclass(frozen=True)
@@ -104,10 +114,11 @@ def take_queued(conn: Connection) -> list[tuple[str, bytes]]:
 
 
 def _lock_head(conn: Connection) -> LogHead:
-    row = conn.execute(_LOCK_HEAD).first()
+    row = _LOCK_HEAD.first(conn)
     if row is None:  # migration 0008 creates the row
         raise StorageError("the transparency log head is missing: run the migrations")
-    return LogHead(int(row.size), bytes(row.root))
+    size, root = row
+    return LogHead(int(size), bytes(root))
 
 
 def read_head(conn: Connection) -> LogHead:
@@ -135,7 +146,8 @@ def hashes_at(conn: Connection, coords: Iterable[Coord]) -> dict[Coord, bytes]:
     wanted = sorted({coord_key(c) for c in coords})
     found: dict[Coord, bytes] = {}
     for start in range(0, len(wanted), _CHUNK):
-        rows = conn.execute(_HASHES_AT, {"keys": wanted[start : start + _CHUNK]})
+        chunk = wanted[start : start + _CHUNK]
+        rows = _hashes_at(len(chunk)).all(conn, {f"k{i}": key for i, key in enumerate(chunk)})
         for key, value in rows:
             found[_coord(int(key))] = bytes(value)
     return found
@@ -160,20 +172,19 @@ def append_queued(conn: Connection) -> list[int]:
     # simply not found (and are computed below).
     known = hashes_at(conn, [*merkle.coords_read_by_append(head.size, len(leaf_hashes)), *roots])
     new_hashes = merkle.stored_hashes_after_append(head.size, leaf_hashes, known.__getitem__)
-    conn.execute(
-        _INSERT_ENTRIES,
+    _INSERT_ENTRIES.many(
+        conn,
         [
             {"idx": head.size + i, "entry": entry, "document_id": document_id}
             for i, (document_id, entry) in enumerate(queued)
         ],
     )
-    conn.execute(
-        _INSERT_HASHES,
-        [{"key": coord_key(coord), "hash": value} for coord, value in new_hashes],
+    _INSERT_HASHES.many(
+        conn, [{"key": coord_key(coord), "hash": value} for coord, value in new_hashes]
     )
     computed = {**known, **dict(new_hashes)}
     root = merkle.fold_root([computed[c] for c in roots])
-    conn.execute(_MOVE_HEAD, {"size": size, "root": root})
+    _MOVE_HEAD.rowcount(conn, {"size": size, "root": root})
     return list(range(head.size, size))
 
 

@@ -39,8 +39,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Integer, Row, Select, String, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, NoResultFound
 
+from node.storage.driver import DriverStatement
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
 from node.storage.schema import (
     status_entries,
@@ -84,7 +85,8 @@ def _stem_of(purpose: str, stem: str | None) -> str:
 
 # The statements of one allocation are built once: building and caching a statement costs
 # several times what running it does on SQLite (issuance makes about ten per credential).
-_LOCK_HEAD = (
+# They run on the driver's cursor (node.storage.driver).
+_LOCK_HEAD = DriverStatement(
     select(status_list_heads.c.list_id, status_list_heads.c.lists_opened)
     .where(status_list_heads.c.purpose == bindparam("head"))
     .with_for_update()
@@ -93,7 +95,7 @@ _LOCK_HEAD = (
 # (the write transaction already holds the database's write lock), on PostgreSQL the one after
 # _LOCK_HEAD (a statement of its own: a row locked by a join is re-read after the lock wait,
 # the other side of the join is not).
-_HEAD_LIST = (
+_HEAD_LIST = DriverStatement(
     select(
         status_list_heads.c.list_id,
         status_list_heads.c.lists_opened,
@@ -106,14 +108,14 @@ _HEAD_LIST = (
     )
     .where(status_list_heads.c.purpose == bindparam("head"))
 )
-_LOCK_LIST = (
+_LOCK_LIST = DriverStatement(
     select(status_lists.c.latest_version)
     .where(status_lists.c.id == bindparam("list_id"))
     .with_for_update()
 )
 # Room for ``n`` more entries, taken only while the list stays at or under half its size
 # (2 x (used + n) <= size: integers only). The row count says whether it was taken.
-_RESERVE = (
+_RESERVE = DriverStatement(
     update(status_lists)
     .where(
         status_lists.c.id == bindparam("reserve_list", type_=String),
@@ -121,12 +123,13 @@ _RESERVE = (
     )
     .values(used=status_lists.c.used + bindparam("reserve_n", type_=Integer))
 )
-_RELEASE = (
+_RELEASE = DriverStatement(
     update(status_lists)
     .where(status_lists.c.id == bindparam("reserve_list", type_=String))
     .values(used=status_lists.c.used - bindparam("reserve_n", type_=Integer))
 )
-_INSERT_ENTRY = status_entries.insert()
+_ENTRY_COLUMNS = ("list_id", "idx", "credential_id", "value", "updated_at")
+_INSERT_ENTRY = DriverStatement(status_entries.insert(), columns=_ENTRY_COLUMNS)
 
 
 # INSERT ... ON CONFLICT (list_id, idx) DO NOTHING: a taken index inserts no row (and, unlike
@@ -134,13 +137,15 @@ _INSERT_ENTRY = status_entries.insert()
 # is ignored: any other constraint still raises. Whether a row went in: the row count on
 # SQLite; RETURNING on PostgreSQL (psycopg's row count is gone once the result is closed).
 _ENTRY_KEY = [status_entries.c.list_id, status_entries.c.idx]
-_INSERT_ENTRY_IF_FREE_SQLITE = sqlite.insert(status_entries).on_conflict_do_nothing(
-    index_elements=_ENTRY_KEY
+_INSERT_ENTRY_IF_FREE_SQLITE = DriverStatement(
+    sqlite.insert(status_entries).on_conflict_do_nothing(index_elements=_ENTRY_KEY),
+    columns=_ENTRY_COLUMNS,
 )
-_INSERT_ENTRY_IF_FREE_POSTGRESQL = (
+_INSERT_ENTRY_IF_FREE_POSTGRESQL = DriverStatement(
     postgresql.insert(status_entries)
     .on_conflict_do_nothing(index_elements=_ENTRY_KEY)
-    .returning(status_entries.c.idx)
+    .returning(status_entries.c.idx),
+    columns=_ENTRY_COLUMNS,
 )
 
 
@@ -153,12 +158,12 @@ def _insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
     """
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        return conn.execute(_INSERT_ENTRY_IF_FREE_SQLITE, row).rowcount == 1
+        return _INSERT_ENTRY_IF_FREE_SQLITE.rowcount(conn, row) == 1
     if dialect == "postgresql":
-        return conn.execute(_INSERT_ENTRY_IF_FREE_POSTGRESQL, row).first() is not None
+        return _INSERT_ENTRY_IF_FREE_POSTGRESQL.first(conn, row) is not None
     try:  # pragma: no cover - SQLite and PostgreSQL take the branches above
         with conn.begin_nested():
-            conn.execute(_INSERT_ENTRY, row)
+            _INSERT_ENTRY.many(conn, [row])
         return True
     except IntegrityError:  # pragma: no cover
         return False
@@ -167,12 +172,12 @@ def _insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
 def _reserve(conn: Connection, list_id: str, count: int) -> bool:
     """Count ``count`` more entries in ``list_id`` if that keeps it at most half full."""
     params = {"reserve_list": list_id, "reserve_n": count}
-    return conn.execute(_RESERVE, params).rowcount == 1
+    return _RESERVE.rowcount(conn, params) == 1
 
 
 def _release(conn: Connection, list_id: str, count: int) -> None:
     """Give back room reserved for entries that could not be inserted after all."""
-    conn.execute(_RELEASE, {"reserve_list": list_id, "reserve_n": count})
+    _RELEASE.rowcount(conn, {"reserve_list": list_id, "reserve_n": count})
 
 
 def head_key(purpose: str, kid: str | None = None) -> str:
@@ -200,7 +205,7 @@ class _Head(NamedTuple):
     used: int
 
 
-def _head(row: Row[Any, Any, Any, Any, Any]) -> _Head:
+def _head(row: tuple[Any, ...]) -> _Head:
     list_id, opened, size, version, used = row
     return _Head(list_id, int(opened), int(size or 0), int(version or 0), int(used or 0))
 
@@ -216,8 +221,8 @@ def _lock_head(conn: Connection, head: str, prefix: str) -> _Head:
         list's ``size``, ``latest_version`` and ``used``.
     """
     # On SQLite the write transaction already holds the database's write lock.
-    exists = conn.dialect.name == "sqlite" or conn.execute(_LOCK_HEAD, {"head": head}).first()
-    row = conn.execute(_HEAD_LIST, {"head": head}).first() if exists else None
+    exists = conn.dialect.name == "sqlite" or _LOCK_HEAD.first(conn, {"head": head})
+    row = _HEAD_LIST.first(conn, {"head": head}) if exists else None
     if row is not None:
         return _head(row)
     opened = conn.execute(
@@ -232,8 +237,12 @@ def _lock_head(conn: Connection, head: str, prefix: str) -> _Head:
             )
     except IntegrityError:
         pass  # A concurrent writer created it: the lock below waits for that writer.
-    conn.execute(_LOCK_HEAD, {"head": head}).one()
-    return _head(conn.execute(_HEAD_LIST, {"head": head}).one())
+    if _LOCK_HEAD.first(conn, {"head": head}) is None:  # pragma: no cover - inserted above
+        raise RuntimeError(f"the status list head {head!r} is missing after its creation")
+    found = _HEAD_LIST.first(conn, {"head": head})
+    if found is None:  # pragma: no cover - the lock above found it
+        raise RuntimeError(f"the status list head {head!r} is missing after its creation")
+    return _head(found)
 
 
 def _open_next_list(
@@ -467,8 +476,8 @@ def _insert_free(
         indexes = _draw_free(conn, list_id, size, len(credential_ids), randbelow)
         try:
             with conn.begin_nested():
-                conn.execute(
-                    _INSERT_ENTRY,
+                _INSERT_ENTRY.many(
+                    conn,
                     [
                         {
                             "list_id": list_id,
@@ -615,7 +624,10 @@ def lock_list(conn: Connection, list_id: str) -> int:
     On PostgreSQL this is ``SELECT ... FOR UPDATE``; on SQLite the write transaction already
     holds the database's write lock.
     """
-    return int(conn.execute(_LOCK_LIST, {"list_id": list_id}).scalar_one())
+    found = _LOCK_LIST.first(conn, {"list_id": list_id})
+    if found is None:
+        raise NoResultFound(f"no status list {list_id!r}")
+    return int(found[0])
 
 
 def insert_version(conn: Connection, record: StatusListVersionRecord) -> None:

@@ -31,8 +31,7 @@ from credentials.errors import MalformedInputError
 from credentials.strict_json import loads_object
 from node.services.aeo_import import CSV_COLUMNS, import_register, parse_register
 from node.services.audit import verify_chain
-from node.storage import db as db_module
-from node.storage import log_repo, status_repo
+from node.storage import log_repo, status_repo, storable
 from node.storage.db import Database, UnstorableValueError
 from node.storage.schema import (
     audit_events,
@@ -343,7 +342,7 @@ _VALUES = st.recursive(
     )
 )
 def test_the_nul_and_range_walk_decides_as_the_reference(parameters: Any) -> None:
-    assert _outcome(db_module._refuse_nul_and_huge_ints, parameters) == _outcome(
+    assert _outcome(storable._refuse_nul_and_huge_ints, parameters) == _outcome(
         _reference_nul_and_huge_ints, parameters
     )
 
@@ -386,10 +385,10 @@ def test_the_column_limits_decide_as_the_reference(
     names = list(compiled.binds)
     rows = [dict(zip(names, row, strict=False)) for row in values]
     context = _Context(compiled, rows)
-    assert _outcome(db_module._refuse_out_of_column, context) == _outcome(
-        _reference_out_of_column, context
-    )
+
+    def ours(c: _Context) -> None:
+        storable._refuse_out_of_column(c.compiled, c.compiled_parameters)
+
+    assert _outcome(ours, context) == _outcome(_reference_out_of_column, context)
     # And again, now that the statement's limits are known.
-    assert _outcome(db_module._refuse_out_of_column, context) == _outcome(
-        _reference_out_of_column, context
-    )
+    assert _outcome(ours, context) == _outcome(_reference_out_of_column, context)
