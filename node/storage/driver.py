@@ -152,8 +152,15 @@ class DriverStatement:
             cursor.close()
 
     def many(self, conn: Connection, rows: Sequence[Params]) -> None:
-        """Run once per row of parameters (the driver's ``executemany``)."""
+        """Run once per row of parameters (the driver's ``executemany``; one row: ``execute``).
+
+        psycopg runs ``executemany`` in pipeline mode, a few more round trips than one
+        ``execute`` when there is a single row (an issuance's audit event, its log entry).
+        """
         if not rows:
+            return
+        if len(rows) == 1:
+            self._run(conn, rows[0]).close()
             return
         plan = self._plan(conn.dialect)
         bound = [self._bind(plan, row) for row in rows]

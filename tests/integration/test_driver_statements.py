@@ -156,11 +156,12 @@ def test_the_engines_statement_listeners_see_every_run(rows_db: Database) -> Non
     event.listen(rows_db.engine, "before_cursor_execute", listener)
     try:
         with rows_db.write() as conn:
-            _INSERT.many(conn, [_row(1)])
+            _INSERT.many(conn, [_row(1), _row(2)])
+            _INSERT.many(conn, [_row(3)])  # one row: a plain execute
             _BY_ID.first(conn, {"id": 1})
     finally:
         event.remove(rows_db.engine, "before_cursor_execute", listener)
-    assert ("INSERT", True) in seen and ("SELECT", False) in seen
+    assert seen[-3:] == [("INSERT", True), ("INSERT", False), ("SELECT", False)]
 
 
 def test_what_it_cannot_run_is_refused_before_any_statement(rows_db: Database) -> None:
