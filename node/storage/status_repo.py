@@ -31,6 +31,7 @@ not 0 (``value``).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -495,6 +496,18 @@ def _insert_free(
     raise RuntimeError(f"no free status indexes found in {list_id}")
 
 
+@functools.lru_cache(maxsize=64)
+def _taken_among(count: int) -> DriverStatement:
+    """Which of ``count`` indexes (binds ``i0`` ...) of list ``list_id`` are taken."""
+    indexes = [bindparam(f"i{n}", type_=Integer) for n in range(count)]
+    return DriverStatement(
+        select(status_entries.c.idx).where(
+            status_entries.c.list_id == bindparam("list_id", type_=String),
+            status_entries.c.idx.in_(indexes),
+        )
+    )
+
+
 def _draw_free(
     conn: Connection, list_id: str, size: int, count: int, randbelow: Callable[[int], int]
 ) -> list[int]:
@@ -509,15 +522,9 @@ def _draw_free(
         drawn = list(candidates)
         taken: set[int] = set()
         for start in range(0, len(drawn), _IN_LIMIT):
-            taken.update(
-                r.idx
-                for r in conn.execute(
-                    select(status_entries.c.idx).where(
-                        status_entries.c.list_id == list_id,
-                        status_entries.c.idx.in_(drawn[start : start + _IN_LIMIT]),
-                    )
-                )
-            )
+            chunk = drawn[start : start + _IN_LIMIT]
+            params = {"list_id": list_id, **{f"i{n}": idx for n, idx in enumerate(chunk)}}
+            taken.update(int(row[0]) for row in _taken_among(len(chunk)).all(conn, params))
         chosen.update((idx, None) for idx in drawn if idx not in taken)
         if len(chosen) == count:
             return list(chosen)
