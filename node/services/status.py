@@ -27,7 +27,7 @@ from credentials.strict_json import JSONObject, JSONValue
 from node.services.audit import record_event
 from node.services.identity import NodeIdentity
 from node.services.transparency import record_signed
-from node.storage import status_repo
+from node.storage import status_alloc_repo, status_repo
 from node.storage.db import Database
 from node.storage.documents import serialize_document
 from node.storage.records import StatusEntryRecord, StatusListVersionRecord
@@ -210,7 +210,7 @@ class StatusService:
         """
         allocated: dict[str, JSONObject] = {}
         for purpose in sorted(set(purposes)):
-            list_id, idx, needs_first_version = status_repo.allocate_index(
+            list_id, idx, needs_first_version = status_alloc_repo.allocate_index(
                 conn,
                 purpose=purpose,
                 credential_id=credential_id,
@@ -243,7 +243,7 @@ class StatusService:
         """
         allocated: dict[str, list[JSONObject]] = {}
         for purpose in sorted(set(purposes)):  # the same lock order as allocate_entries
-            entries, first_versions = status_repo.allocate_indexes(
+            entries, first_versions = status_alloc_repo.allocate_indexes(
                 conn,
                 purpose=purpose,
                 credential_ids=credential_ids,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from node.storage import status_repo
+from node.storage import status_alloc_repo, status_repo
 from node.storage.db import Database
 from node.storage.records import StatusListVersionRecord
 
@@ -37,7 +37,7 @@ def allocate(
         ``(list_id, index, opened)``: ``opened`` when this call published the list's first
         version (it opened the list).
     """
-    list_id, idx, needs_first_version = status_repo.allocate_index(
+    list_id, idx, needs_first_version = status_alloc_repo.allocate_index(
         conn, purpose=purpose, credential_id=credential_id, size=size, now=now
     )
     if needs_first_version:

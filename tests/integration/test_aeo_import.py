@@ -32,7 +32,7 @@ from node.services.aeo_import import (
     parse_register,
 )
 from node.services.audit import verify_chain
-from node.storage import aeo_import_repo, status_repo
+from node.storage import aeo_import_repo, status_alloc_repo, status_repo
 from node.storage.schema import (
     aeo_import_keys,
     audit_events,
@@ -307,10 +307,10 @@ def test_bulk_allocation_opens_lists_like_single_allocation(make_node: NodeFacto
     now = datetime.now(UTC)
     with services.db.write() as conn:
         # Lists of 16 entries are full at 8: the batch spills over into two more lists.
-        entries, first = status_repo.allocate_indexes(
+        entries, first = status_alloc_repo.allocate_indexes(
             conn, purpose="revocation", credential_ids=ids, size=16, now=now
         )
-        single = status_repo.allocate_index(
+        single = status_alloc_repo.allocate_index(
             conn, purpose="revocation", credential_id="urn:uuid:one", size=16, now=now
         )
     assert [e[0] for e in entries] == ["revocation-1"] * 8 + ["revocation-2"] * 8 + [

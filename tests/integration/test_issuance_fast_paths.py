@@ -31,7 +31,7 @@ from credentials.errors import MalformedInputError
 from credentials.strict_json import loads_object
 from node.services.aeo_import import CSV_COLUMNS, import_register, parse_register
 from node.services.audit import verify_chain
-from node.storage import log_repo, status_repo, storable
+from node.storage import log_repo, status_alloc_repo, storable
 from node.storage.db import Database, UnstorableValueError
 from node.storage.schema import (
     audit_events,
@@ -68,7 +68,7 @@ def test_a_taken_index_is_drawn_again_and_the_transaction_goes_on(database_url: 
                 def draw(_size: int, found: Any = found) -> int:
                     return int(next(found))
 
-                list_id, idx, _ = status_repo.allocate_index(
+                list_id, idx, _ = status_alloc_repo.allocate_index(
                     conn,
                     purpose="revocation",
                     credential_id=f"urn:example:{n}",
@@ -101,7 +101,7 @@ def test_a_list_with_no_free_index_left_is_an_error_not_a_loop(database_url: str
         db.migrate()
         now = datetime.now(UTC)
         with db.write() as conn:
-            status_repo.allocate_index(
+            status_alloc_repo.allocate_index(
                 conn,
                 purpose="revocation",
                 credential_id="urn:example:0",
@@ -110,7 +110,7 @@ def test_a_list_with_no_free_index_left_is_an_error_not_a_loop(database_url: str
                 randbelow=lambda _size: 4,
             )
             with pytest.raises(RuntimeError, match="no free status index"):
-                status_repo.allocate_index(
+                status_alloc_repo.allocate_index(
                     conn,
                     purpose="revocation",
                     credential_id="urn:example:1",

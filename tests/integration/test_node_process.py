@@ -21,7 +21,7 @@ import requests
 import trustme
 
 from federation_config.settings import NodeSettings
-from node.storage import status_repo
+from node.storage import status_alloc_repo
 from node.wiring import init_node
 from nodehelpers import aeo_subject, close_services
 from nodeproc import NodeProcess, is_listening, run_cli
@@ -313,7 +313,7 @@ def test_two_issuing_transactions_in_one_list_postgresql(
     try:
         # The first issuance opens (and publishes) the lists.
         services.issuance.issue_aeo(aeo_subject(), now=datetime.now(UTC), actor="test")
-        original = status_repo.allocate_index
+        original = status_alloc_repo.allocate_index
         barrier = threading.Barrier(2, timeout=5.0)
 
         def paused(conn: Any, **kwargs: Any) -> tuple[str, int, bool]:
@@ -323,7 +323,7 @@ def test_two_issuing_transactions_in_one_list_postgresql(
                     barrier.wait()
             return found
 
-        monkeypatch.setattr(status_repo, "allocate_index", paused)
+        monkeypatch.setattr(status_alloc_repo, "allocate_index", paused)
         errors: list[BaseException] = []
 
         def issue() -> None:

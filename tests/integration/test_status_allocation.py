@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import delete, event, func, select, update
 from status_worker import allocate
 
-from node.storage import status_repo
+from node.storage import status_alloc_repo
 from node.storage.db import Database
 from node.storage.schema import (
     status_entries,
@@ -273,7 +273,7 @@ def test_writer_waiting_for_a_rollover_shares_the_new_list_postgresql(
         got: list[str] = []
         with db.engine.connect() as conn, conn.begin():
             # The first writer opens revocation-2 and holds the head lock, uncommitted...
-            list_id, _, _ = status_repo.allocate_index(
+            list_id, _, _ = status_alloc_repo.allocate_index(
                 conn, purpose="revocation", credential_id="urn:a", size=SMALL, now=datetime.now(UTC)
             )
             assert list_id == "revocation-2"

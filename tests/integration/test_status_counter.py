@@ -26,7 +26,7 @@ from status_worker import allocate
 from test_status_allocation import Worker
 
 from conftest import NodeFactory
-from node.storage import status_repo
+from node.storage import status_alloc_repo, status_repo
 from node.storage.db import Database
 from node.storage.schema import metadata, status_entries, status_lists
 from nodehelpers import aeo_subject, run_alembic, temporary_database
@@ -83,10 +83,10 @@ def test_single_allocations_count_and_rotate_at_exactly_half(db: Database) -> No
 
 def test_bulk_allocation_counts_each_list_it_fills(db: Database) -> None:
     with db.write() as conn:
-        status_repo.allocate_index(
+        status_alloc_repo.allocate_index(
             conn, purpose="revocation", credential_id="urn:example:first", size=SMALL, now=NOW
         )
-        entries, first_versions = status_repo.allocate_indexes(
+        entries, first_versions = status_alloc_repo.allocate_indexes(
             conn,
             purpose="revocation",
             credential_ids=[f"urn:example:{n}" for n in range(20)],
@@ -104,7 +104,7 @@ def test_bulk_allocation_counts_each_list_it_fills(db: Database) -> None:
         ("revocation-3", 5),
     ]
     with db.write() as conn:
-        entries, _ = status_repo.allocate_indexes(
+        entries, _ = status_alloc_repo.allocate_indexes(
             conn,
             purpose="revocation",
             credential_ids=["urn:example:a", "urn:example:b"],
@@ -117,7 +117,7 @@ def test_bulk_allocation_counts_each_list_it_fills(db: Database) -> None:
 
 def test_a_failed_allocation_gives_its_room_back(db: Database) -> None:
     with db.write() as conn:
-        status_repo.allocate_index(
+        status_alloc_repo.allocate_index(
             conn,
             purpose="revocation",
             credential_id="urn:example:0",
@@ -128,7 +128,7 @@ def test_a_failed_allocation_gives_its_room_back(db: Database) -> None:
         # Index 4 is the only one ever drawn, and it is taken: no entry, and no count either,
         # even though this transaction goes on and commits.
         with pytest.raises(RuntimeError, match="no free status index"):
-            status_repo.allocate_index(
+            status_alloc_repo.allocate_index(
                 conn,
                 purpose="revocation",
                 credential_id="urn:example:1",
@@ -137,7 +137,7 @@ def test_a_failed_allocation_gives_its_room_back(db: Database) -> None:
                 randbelow=lambda _size: 4,
             )
         with pytest.raises(RuntimeError, match="no free status indexes"):
-            status_repo.allocate_indexes(
+            status_alloc_repo.allocate_indexes(
                 conn,
                 purpose="revocation",
                 credential_ids=["urn:example:2"],
@@ -153,7 +153,7 @@ def test_a_rolled_back_savepoint_takes_its_count_with_it(db: Database) -> None:
         allocate(conn, "revocation", "urn:example:kept", SMALL, NOW)
         savepoint = conn.begin_nested()
         allocate(conn, "revocation", "urn:example:gone", SMALL, NOW)
-        status_repo.allocate_indexes(
+        status_alloc_repo.allocate_indexes(
             conn,
             purpose="revocation",
             credential_ids=["urn:example:x", "urn:example:y"],
@@ -168,11 +168,11 @@ def test_a_rolled_back_savepoint_takes_its_count_with_it(db: Database) -> None:
 def test_a_list_too_small_to_fill_is_refused(db: Database) -> None:
     with db.write() as conn:
         with pytest.raises(ValueError, match="at least 2 entries"):
-            status_repo.allocate_index(
+            status_alloc_repo.allocate_index(
                 conn, purpose="revocation", credential_id="urn:example:0", size=1, now=NOW
             )
         with pytest.raises(ValueError, match="at least 2 entries"):
-            status_repo.allocate_indexes(
+            status_alloc_repo.allocate_indexes(
                 conn, purpose="revocation", credential_ids=["urn:example:0"], size=1, now=NOW
             )
     assert counted(db) == {}
@@ -229,7 +229,7 @@ def test_a_list_never_published_is_locked_before_its_counter_moves_postgresql(pg
             )
         event.listen(db.engine, "before_cursor_execute", seen)
         with db.write() as conn:
-            list_id, _, needs_first_version = status_repo.allocate_index(
+            list_id, _, needs_first_version = status_alloc_repo.allocate_index(
                 conn, purpose="revocation", credential_id="urn:example:0", size=SMALL, now=now
             )
         event.remove(db.engine, "before_cursor_execute", seen)
@@ -270,7 +270,7 @@ def test_concurrent_writers_keep_the_counter_exact(database_url: str) -> None:
                 with db.write() as conn:
                     if n % 3 == 2:  # a bulk allocation now and then, as an import does
                         for purpose in ("revocation", "suspension"):
-                            status_repo.allocate_indexes(
+                            status_alloc_repo.allocate_indexes(
                                 conn,
                                 purpose=purpose,
                                 credential_ids=[f"urn:{name}:{n}:{k}" for k in range(3)],

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
-from node.storage import status_repo
+from node.storage import status_alloc_repo
 from node.storage.db import Database
 from node.storage.schema import status_entries, status_list_heads, status_lists
 
@@ -40,7 +40,7 @@ class Model:
 
     def list_id(self, head: int, number: int) -> str:
         purpose, kid = HEADS[head]
-        return f"{status_repo.list_id_prefix(purpose, kid)}{number}"
+        return f"{status_alloc_repo.list_id_prefix(purpose, kid)}{number}"
 
     def allocate(self, head: int, count: int) -> list[str]:
         lists, half, got = self.lists[head], self.size // 2, []
@@ -87,12 +87,12 @@ def _allocate(
     with db.write() as conn:
         savepoint = conn.begin_nested()
         if kind == "one":
-            list_id, _, _ = status_repo.allocate_index(
+            list_id, _, _ = status_alloc_repo.allocate_index(
                 conn, purpose=purpose, credential_id="urn:x", size=size, now=NOW, kid=kid
             )
             got = [list_id]
         else:
-            entries, _ = status_repo.allocate_indexes(
+            entries, _ = status_alloc_repo.allocate_indexes(
                 conn,
                 purpose=purpose,
                 credential_ids=[f"urn:x:{n}" for n in range(count)],

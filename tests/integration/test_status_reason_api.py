@@ -25,7 +25,7 @@ from sqlalchemy import select, text, update
 from node.cli import main as cli_main
 from node.services.status import SUSPENSION_REASONS
 from node.services.tokens import create_token
-from node.storage import status_repo
+from node.storage import status_alloc_repo, status_repo
 from node.storage.db import Database
 from node.storage.schema import status_entries, status_lists, sync_health
 from node.wiring import NodeServices
@@ -274,7 +274,7 @@ def _old_credential(services: NodeServices, credential_id: str) -> tuple[str, in
     """Entries as a node before migration 0015 allocated them: a 1-bit suspension list."""
     with services.db.write() as conn:
         for purpose in ("revocation", "suspension"):
-            list_id, idx, _ = status_repo.allocate_index(
+            list_id, idx, _ = status_alloc_repo.allocate_index(
                 conn,
                 purpose=purpose,
                 credential_id=credential_id,
@@ -529,7 +529,7 @@ def test_migration_0015_keeps_old_bits_and_refuses_to_drop_two_bit_lists(
         run_alembic(db, "downgrade", "0014")
         run_alembic(db, "upgrade", "head")
         with db.write() as conn:
-            status_repo.allocate_index(
+            status_alloc_repo.allocate_index(
                 conn,
                 purpose="suspension",
                 credential_id="urn:example:5",
@@ -567,7 +567,7 @@ def test_two_replicas_share_the_two_bit_lists_postgresql(tmp_path: Path) -> None
                 start.wait(10)
                 for n in range(20):
                     with db.write() as conn:
-                        list_id, idx, _ = status_repo.allocate_index(
+                        list_id, idx, _ = status_alloc_repo.allocate_index(
                             conn,
                             purpose="suspension",
                             credential_id=f"urn:example:{name}:{n}",
