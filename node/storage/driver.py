@@ -118,12 +118,15 @@ class DriverStatement:
         values, driver_params = self._bind(plan, params)
         check_bound(plan.compiled, [values], driver_params)
         cursor = self._cursor(conn)
-        conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_params, None, False)
         try:
+            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_params, None, False)
             cursor.execute(plan.sql, driver_params)
         except conn.dialect.loaded_dbapi.Error as e:
             cursor.close()
             raise self._fail(conn, plan, driver_params, e) from e
+        except BaseException:  # a listener refused it, say: the cursor is not left open
+            cursor.close()
+            raise
         return cursor
 
     def rowcount(self, conn: Connection, params: Params | None = None) -> int:
@@ -167,8 +170,8 @@ class DriverStatement:
         driver_rows = [driver for _, driver in bound]
         check_bound(plan.compiled, [values for values, _ in bound], driver_rows)
         cursor = self._cursor(conn)
-        conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_rows, None, True)
         try:
+            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_rows, None, True)
             cursor.executemany(plan.sql, driver_rows)
         except conn.dialect.loaded_dbapi.Error as e:
             raise self._fail(conn, plan, driver_rows, e) from e

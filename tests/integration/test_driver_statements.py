@@ -164,6 +164,21 @@ def test_the_engines_statement_listeners_see_every_run(rows_db: Database) -> Non
     assert seen[-3:] == [("INSERT", True), ("INSERT", False), ("SELECT", False)]
 
 
+def test_a_listener_that_refuses_stops_the_statement(rows_db: Database) -> None:
+    def refuse(_c: Any, _cur: Any, sql: str, *_: Any) -> None:
+        if sql.startswith("INSERT INTO driver_test_rows"):
+            raise RuntimeError("refused by a listener")
+
+    event.listen(rows_db.engine, "before_cursor_execute", refuse)
+    try:
+        for rows in ([_row(1)], [_row(1), _row(2)]):
+            with pytest.raises(RuntimeError, match="refused"), rows_db.write() as conn:
+                _INSERT.many(conn, rows)
+    finally:
+        event.remove(rows_db.engine, "before_cursor_execute", refuse)
+    assert _stored(rows_db) == []
+
+
 def test_what_it_cannot_run_is_refused_before_any_statement(rows_db: Database) -> None:
     expanding = DriverStatement(
         select(_ROWS.c.id).where(_ROWS.c.id.in_(bindparam("ids", expanding=True)))
