@@ -81,8 +81,8 @@ class Wallet:
             consignment,
             "--port",
             port,
-            "--challenge",
-            challenge,
+            # A challenge may begin with "-" (base64url): bound with "=", it is never an option.
+            f"--challenge={challenge}",
             "--domain",
             domain,
             "--out",

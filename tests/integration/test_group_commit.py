@@ -333,6 +333,8 @@ def test_issuances_stored_together_are_what_one_by_one_would_store(
     services = node[0]
     issuance = services.issuance
     commits = issuance._commits_for(None, ("revocation",))  # the queue under test
+    # After the node's key was made: a proof is valid only from its key's creation on.
+    now = datetime.now(UTC)
     issuance.issue(
         {
             "@context": ["https://www.w3.org/ns/credentials/v2"],
@@ -341,7 +343,7 @@ def test_issuances_stored_together_are_what_one_by_one_would_store(
             "credentialSubject": {"id": "did:example:first"},
         },
         status_purposes=("revocation",),
-        now=NOW,
+        now=now,
         actor="first",
     )
     gate, entered = threading.Event(), threading.Event()
@@ -357,7 +359,7 @@ def test_issuances_stored_together_are_what_one_by_one_would_store(
                     "credentialSubject": {"id": f"did:example:{actor}"},
                 },
                 status_purposes=("revocation",),
-                now=NOW,
+                now=now,
                 actor=actor,
             )
         except Exception as e:  # the outcome under test
@@ -399,7 +401,7 @@ def test_issuances_stored_together_are_what_one_by_one_would_store(
     ):
         vc = outcomes[credential_id]
         assert isinstance(vc, dict), vc
-        assert verification.verify_credential(vc, now=NOW).verified
+        assert verification.verify_credential(vc, now=now).verified
     with services.db.read() as conn:
         events = {e.target: e.actor for e in audit_repo.iter_events(conn)}
         entries = conn.execute(
@@ -436,5 +438,5 @@ def test_issuances_stored_together_are_what_one_by_one_would_store(
         _cid("d"),
         _cid("e"),
     ):
-        assert verification.verify_credential(outcomes[credential_id], now=NOW).verified
+        assert verification.verify_credential(outcomes[credential_id], now=now).verified
     assert verify_chain(services.db).ok

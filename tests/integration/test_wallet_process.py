@@ -143,8 +143,7 @@ def test_receive_over_https_then_present(tmp_path: Path) -> None:
             issued["consignment"],
             "--port",
             issued["port"],
-            "--challenge",
-            issued["challenge"],
+            f"--challenge={issued['challenge']}",  # it may begin with "-"
             "--domain",
             issued["domain"],
             "--attestation",

@@ -163,6 +163,32 @@ def test_present_offline_signs_for_the_challenge_and_domain(
     assert outcomes[0].method.controller == _holder(wallet_dir)
 
 
+def test_a_challenge_that_begins_with_a_dash_is_given_with_an_equals_sign(
+    capsys: pytest.CaptureFixture[str], wallet_dir: Path, tmp_path: Path
+) -> None:
+    """Challenges are base64url: one in 64 begins with "-", which argparse reads as an option
+    unless it is bound with "=" (what the docs and the demo do)."""
+    (only,) = _with_credentials(wallet_dir)
+    dashed = "-" + "c" * 42
+    out = tmp_path / "vp.json"
+    args = ("--dir", str(wallet_dir), "--consignment", UCR, "--port", "USLAX")
+    rest = ("--domain", DOMAIN, "--out", str(out), "--credential", only)
+    with pytest.raises(SystemExit) as stopped:  # argparse's own usage error
+        main(["wallet", "present", *args, "--challenge", dashed, *rest])
+    assert stopped.value.code == 2 and "--challenge" in capsys.readouterr().err
+    code, _, err = run(capsys, "present", *args, f"--challenge={dashed}", *rest)
+    assert code == 0, err
+    vp = json.loads(out.read_text())
+    outcomes = get_proof_outcomes(
+        vp,
+        resolver=DIDKeyResolver(),
+        expected_purpose="authentication",
+        challenge=dashed,
+        domain=DOMAIN,
+    )
+    assert outcomes and all(o.verified for o in outcomes)
+
+
 def test_present_offline_with_an_attestation_bundle(
     capsys: pytest.CaptureFixture[str], wallet_dir: Path, tmp_path: Path
 ) -> None:
