@@ -9,12 +9,14 @@ whole deployment.
 
 A :class:`DriverStatement` is built from the same SQLAlchemy construct, compiled once per
 dialect. Each run binds the caller's values with the column types' own bind processors (the
-very conversion SQLAlchemy makes: a ``UTCDateTime`` is stored as it always was), refuses what
-:func:`node.storage.storable.check_bound` refuses (the check every other statement gets from the
-engine's ``before_cursor_execute`` hook), and executes on a cursor of the connection's DB-API
-connection, inside the transaction (and savepoint) the :class:`~sqlalchemy.engine.Connection`
-has open. The engine's ``before_cursor_execute`` listeners still see every statement (with no
-execution context), so whoever watches the SQL a node runs sees these too. A driver error
+very conversion SQLAlchemy makes: a ``UTCDateTime`` is stored as it always was), runs the
+engine's ``before_cursor_execute`` listeners (with no execution context), and executes on a
+cursor of the connection's DB-API connection, inside the transaction (and savepoint) the
+:class:`~sqlalchemy.engine.Connection` has open. So the node's own listener refuses values no
+backend stores alike (:func:`node.storage.storable.check_parameters`) here as for every
+statement, whoever watches the SQL a node runs sees these too, and the column limits, which
+that listener reads from an execution context, are checked here
+(:func:`node.storage.storable.check_columns`). A driver error
 becomes SQLAlchemy's own exception class (:meth:`sqlalchemy.exc.DBAPIError.instance`), so
 ``except IntegrityError`` and :func:`~node.storage.db.translate_error` answer as before.
 
@@ -35,7 +37,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-from node.storage.storable import check_bound
+from node.storage.storable import check_columns
 
 __all__ = ["DriverStatement"]
 
@@ -113,21 +115,35 @@ class DriverStatement:
         dbapi = conn.dialect.loaded_dbapi
         return DBAPIError.instance(plan.sql, driver_params, e, dbapi.Error, dialect=conn.dialect)
 
+    def _execute(
+        self,
+        conn: Connection,
+        plan: _Plan,
+        values: list[dict[str, Any]],
+        driver_params: Any,
+        many: bool,
+    ) -> Any:
+        """Hand one run to the driver; its open cursor (closed, on any failure)."""
+        check_columns(plan.compiled, values)
+        cursor = self._cursor(conn)
+        try:
+            # The listeners first: the node's own refuses unstorable values there.
+            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_params, None, many)
+            if many:
+                cursor.executemany(plan.sql, driver_params)
+            else:
+                cursor.execute(plan.sql, driver_params)
+        except BaseException as e:
+            cursor.close()
+            if isinstance(e, conn.dialect.loaded_dbapi.Error):
+                raise self._fail(conn, plan, driver_params, e) from e
+            raise
+        return cursor
+
     def _run(self, conn: Connection, params: Params | None) -> Any:
         plan = self._plan(conn.dialect)
         values, driver_params = self._bind(plan, params)
-        check_bound(plan.compiled, [values], driver_params)
-        cursor = self._cursor(conn)
-        try:
-            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_params, None, False)
-            cursor.execute(plan.sql, driver_params)
-        except conn.dialect.loaded_dbapi.Error as e:
-            cursor.close()
-            raise self._fail(conn, plan, driver_params, e) from e
-        except BaseException:  # a listener refused it, say: the cursor is not left open
-            cursor.close()
-            raise
-        return cursor
+        return self._execute(conn, plan, [values], driver_params, False)
 
     def rowcount(self, conn: Connection, params: Params | None = None) -> int:
         """Run once; the rows it wrote (or matched)."""
@@ -167,13 +183,5 @@ class DriverStatement:
             return
         plan = self._plan(conn.dialect)
         bound = [self._bind(plan, row) for row in rows]
-        driver_rows = [driver for _, driver in bound]
-        check_bound(plan.compiled, [values for values, _ in bound], driver_rows)
-        cursor = self._cursor(conn)
-        try:
-            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, driver_rows, None, True)
-            cursor.executemany(plan.sql, driver_rows)
-        except conn.dialect.loaded_dbapi.Error as e:
-            raise self._fail(conn, plan, driver_rows, e) from e
-        finally:
-            cursor.close()
+        values = [row_values for row_values, _ in bound]
+        self._execute(conn, plan, values, [driver for _, driver in bound], True).close()

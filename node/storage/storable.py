@@ -5,8 +5,9 @@ Text holding U+0000 (PostgreSQL cannot store it), text longer than its ``String(
 outside the column's range (PostgreSQL refuses them; SQLite stores them, or fails beyond 64
 bits) are each an :class:`UnstorableValueError` (400 ``INVALID_VALUE`` in the API), so that
 the same request gets the same answer on both. The engine's ``before_cursor_execute`` hook
-(:func:`check_parameters`) checks every statement SQLAlchemy runs; statements run on the
-driver's cursor (:mod:`node.storage.driver`) call :func:`check_bound` themselves.
+(:func:`check_parameters`) checks every statement, those run on the driver's cursor
+(:mod:`node.storage.driver`) too; having no SQLAlchemy execution context to read the column
+limits from, the driver path checks them itself (:func:`check_columns`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from credentials.errors import MalformedInputError
 
-__all__ = ["UnstorableValueError", "check_bound", "check_parameters"]
+__all__ = ["UnstorableValueError", "check_columns", "check_parameters"]
 
 
 class UnstorableValueError(MalformedInputError):
@@ -159,7 +160,7 @@ def _within_limits(limits: dict[str, _Limit], rows: list[dict[str, Any]]) -> boo
     return True
 
 
-def _refuse_out_of_column(compiled: Any, compiled_parameters: list[dict[str, Any]]) -> None:
+def check_columns(compiled: Any, compiled_parameters: list[dict[str, Any]]) -> None:
     """Refuse what PostgreSQL's column types refuse, on SQLite too.
 
     Integers bound to an ``Integer`` column (also in a WHERE clause) must fit 32 bits, to a
@@ -199,24 +200,6 @@ def _refuse_out_of_column(compiled: Any, compiled_parameters: list[dict[str, Any
                     )
 
 
-def check_bound(
-    compiled: Any, compiled_parameters: list[dict[str, Any]], dbapi_parameters: Any
-) -> None:
-    """Refuse unstorable values of one statement run, as on every backend.
-
-    Args:
-        compiled: The statement compiled for the connection's dialect.
-        compiled_parameters: The values by bind name, one dict per row, before the types'
-            bind processors (what the column limits apply to).
-        dbapi_parameters: What the driver gets (NUL and 64-bit limits apply to all of it).
-
-    Raises:
-        UnstorableValueError: The first value no backend could store alike.
-    """
-    _refuse_nul_and_huge_ints(dbapi_parameters)
-    _refuse_out_of_column(compiled, compiled_parameters)
-
-
 def check_parameters(
     _conn: Connection,
     _cursor: Any,
@@ -228,6 +211,6 @@ def check_parameters(
     """``before_cursor_execute``: refuse unstorable values alike on every backend."""
     _refuse_nul_and_huge_ints(parameters)
     if context is not None:
-        _refuse_out_of_column(
+        check_columns(
             getattr(context, "compiled", None), getattr(context, "compiled_parameters", [])
         )

@@ -387,7 +387,7 @@ def test_the_column_limits_decide_as_the_reference(
     context = _Context(compiled, rows)
 
     def ours(c: _Context) -> None:
-        storable._refuse_out_of_column(c.compiled, c.compiled_parameters)
+        storable.check_columns(c.compiled, c.compiled_parameters)
 
     assert _outcome(ours, context) == _outcome(_reference_out_of_column, context)
     # And again, now that the statement's limits are known.
