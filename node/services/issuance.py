@@ -11,6 +11,7 @@ only.
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -363,7 +364,13 @@ class IssuanceService:
         with self._commits_lock:
             commits = self._commits.get(key)
             if commits is None:
-                commits = self._commits[key] = GroupCommit(self._db, bulk=self._store_many)
+                commits = self._commits[key] = GroupCommit(
+                    self._db,
+                    bulk=self._store_many,
+                    prelude=functools.partial(
+                        self._status.lock_first_head, purposes=purposes, kid=kid
+                    ),
+                )
             return commits
 
     def _store_many(

@@ -227,6 +227,18 @@ class StatusService:
             allocated[purpose] = self._entry(purpose, list_id, idx)
         return [allocated[purpose] for purpose in dict.fromkeys(purposes)]
 
+    def lock_first_head(
+        self, conn: Connection, purposes: tuple[str, ...], *, kid: str | None = None
+    ) -> None:
+        """Take the first lock :meth:`allocate_entries` would take for ``purposes``.
+
+        The head row of the first purpose in sorted order (the allocation order), so the
+        lock order stays the allocation's own. Nothing without purposes.
+        """
+        if purposes:
+            first = min(purposes)
+            status_alloc_repo.lock_head_row(conn, first, kid=kid, stem=_STEMS.get(first))
+
     def allocate_entries_bulk(
         self,
         conn: Connection,

@@ -7,14 +7,16 @@ commits, so on PostgreSQL, where a commit waits for its WAL flush (1.8 to 3.4 ms
 machine), one issuance per commit caps a whole deployment, all replicas together, at a few
 hundred issuances a second however many CPUs it has.
 
-Here the first thread to arrive *leads*: it runs the units queued when it starts (its own
-first, at most ``max_batch``) in one transaction, commits once, and hands every unit its
-outcome. The units run together through ``bulk`` when one is given (issuance: a few
-multi-row statements for all of them), in a savepoint; without it, or when it raises, each
-runs in a savepoint of its own. Threads arriving meanwhile queue; when the
-transaction ends the first of them leads the next one. Nothing waits for company: a lone
-request is a transaction of one unit, exactly as without this module, and a unit waits at
-most for the transaction that was running when it arrived.
+Here the first thread to arrive *leads*: it begins a transaction, waits for what every unit
+would wait for first (SQLite's write turn; the ``prelude``'s lock, issuance's first status
+list head on PostgreSQL), and only then takes the units queued by that time (its own first,
+at most ``max_batch``), so that those queued while it waited join it. It runs them, commits
+once, and hands every unit its outcome. The units run together through ``bulk`` when one
+is given (issuance: a few multi-row statements for all of them), in a savepoint; without
+it, or when it raises, each runs in a savepoint of its own. Threads arriving meanwhile
+queue; when the transaction ends the first of them leads the next one. Nothing waits for
+company: a lone request is a transaction of one unit, exactly as without this module, and a
+unit waits at most for the transaction that was running when it arrived.
 
 Each unit gets the outcome it would have had alone:
 
@@ -86,11 +88,13 @@ class GroupCommit(Generic[T]):
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         bulk: Callable[[Connection, list[Callable[[Connection], T]]], list[T]] | None = None,
+        prelude: Callable[[Connection], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._db = db
         self._bulk = bulk
+        self._prelude = prelude
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: deque[_Slot[T]] = deque()
@@ -105,6 +109,12 @@ class GroupCommit(Generic[T]):
         """Units waiting for a transaction (not counting those of the running one)."""
         with self._lock:
             return len(self._queue)
+
+    @property
+    def leading(self) -> bool:
+        """Whether a thread leads a transaction (running it, or waiting for its locks)."""
+        with self._lock:
+            return self._leading
 
     def run(self, unit: Callable[[Connection], T]) -> T:
         """Run ``unit`` in a write transaction, maybe shared; return its value once committed.
@@ -127,8 +137,7 @@ class GroupCommit(Generic[T]):
         batch: list[_Slot[T]] = []
         try:
             with self._lock:
-                while self._queue and len(batch) < self._max_batch:
-                    batch.append(self._queue.popleft())
+                batch.append(self._queue.popleft())
             self._run_batch(batch)
         finally:
             with self._lock:
@@ -143,10 +152,26 @@ class GroupCommit(Generic[T]):
                     other.done.set()
         return slot.outcome()
 
+    def _take_queued(self, batch: list[_Slot[T]]) -> None:
+        """Add to ``batch`` the units queued so far, up to :attr:`_max_batch` in all."""
+        with self._lock:
+            while self._queue and len(batch) < self._max_batch:
+                batch.append(self._queue.popleft())
+
     def _run_batch(self, batch: list[_Slot[T]]) -> None:
-        """Run ``batch`` in one transaction; every slot ends with a value or an error."""
+        """Run ``batch`` in one transaction; every slot ends with a value or an error.
+
+        ``batch`` holds the leader's unit. The units queued by the time the transaction has
+        begun and its prelude has run join it: those that queued while the leader waited
+        for the write turn another process held (SQLite) or for the prelude's lock (another
+        replica's transaction), so a wait makes the batch larger rather than the queue
+        longer.
+        """
         try:
             with self._db.write() as conn:
+                if self._prelude is not None:
+                    self._prelude(conn)
+                self._take_queued(batch)
                 if len(batch) == 1:
                     # Alone: no savepoint, exactly the transaction the unit would have had.
                     batch[0].value = batch[0].unit(conn)

@@ -46,7 +46,7 @@ from node.storage.driver import DriverStatement
 from node.storage.schema import status_entries, status_list_heads, status_lists
 from node.storage.status_repo import lock_list
 
-__all__ = ["allocate_index", "allocate_indexes", "head_key", "list_id_prefix"]
+__all__ = ["allocate_index", "allocate_indexes", "head_key", "list_id_prefix", "lock_head_row"]
 
 _MAX_ATTEMPTS = 64
 _IN_LIMIT = 500  # values per IN (...) list
@@ -160,6 +160,18 @@ def head_key(purpose: str, kid: str | None = None) -> str:
     issuer as the credentials that point at it.
     """
     return purpose if kid is None else f"{purpose}@{kid}"
+
+
+def lock_head_row(conn: Connection, purpose: str, *, kid: str | None, stem: str | None) -> None:
+    """Take the lock that an allocation for ``purpose`` takes first (its head's row).
+
+    What :func:`allocate_index` locks first, taken ahead of it: group commit waits for it
+    before it takes the queued issuances, so those queued meanwhile share the transaction.
+    On SQLite the write transaction already holds the database's write lock; on PostgreSQL a
+    head row not created yet locks nothing (the allocation creates and locks it).
+    """
+    if conn.dialect.name != "sqlite":
+        _LOCK_HEAD.first(conn, {"head": head_key(_stem_of(purpose, stem), kid)})
 
 
 def list_id_prefix(purpose: str, kid: str | None = None) -> str:

@@ -24,7 +24,7 @@ from node.services.audit import record_event, verify_chain
 from node.storage import audit_repo, credentials_repo, log_repo
 from node.storage.db import Database, StorageConflictError, StorageError
 from node.storage.group_commit import GroupCommit
-from node.storage.schema import credentials, log_entries, status_entries
+from node.storage.schema import credentials, log_entries, status_entries, status_list_heads
 from node.wiring import NodeServices
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -220,6 +220,169 @@ def test_a_unit_ending_its_thread_leaves_no_unit_without_an_outcome(db: Database
 def test_max_batch_must_be_positive(db: Database, max_batch: int) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(db, max_batch=max_batch)
+
+
+def _queue_behind(
+    group: GroupCommit[str],
+    ids: list[str],
+    release: Callable[[], None],
+    waiting: threading.Event | None = None,
+) -> None:
+    """Run ``_store`` units of ``ids`` concurrently: the first leads and waits (for what
+    ``release`` ends; ``waiting`` is set once it does) while the others queue; then
+    ``release``; every unit must succeed."""
+    outcomes: dict[str, object] = {}
+
+    def call(credential_id: str) -> None:
+        try:
+            outcomes[credential_id] = group.run(_store(credential_id))
+        except Exception as e:  # reported below
+            outcomes[credential_id] = e
+
+    deadline = time.monotonic() + JOIN_SECONDS
+    first = threading.Thread(target=call, args=(ids[0],))
+    first.start()
+    while not (group.leading and group.queued == 0) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until the leader has taken its own unit and waits
+    assert waiting is None or waiting.wait(JOIN_SECONDS)
+    others = [threading.Thread(target=call, args=(i,)) for i in ids[1:]]
+    for thread in others:
+        thread.start()
+    while group.queued < len(others) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert group.queued == len(others)
+    release()
+    for thread in [first, *others]:
+        thread.join(JOIN_SECONDS)
+    assert not any(t.is_alive() for t in [first, *others])
+    assert outcomes == {i: i for i in ids}
+
+
+def test_units_queued_while_the_prelude_waits_join_its_transaction(db: Database) -> None:
+    """The prelude takes the lock every unit would wait for first (another replica may hold
+    it); the units that queue while the leader waits for it share the leader's transaction."""
+    gate, waiting = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def prelude(conn: Connection) -> None:
+        calls.append(len(calls))
+        waiting.set()
+        if len(calls) == 1 and not gate.wait(JOIN_SECONDS):
+            raise AssertionError("gate never opened")
+
+    group: GroupCommit[str] = GroupCommit(db, prelude=prelude)
+    ids = [f"urn:x:{i}" for i in range(5)]
+    _queue_behind(group, ids, gate.set, waiting)
+    assert calls == [0]
+    assert (group.transactions, group.units) == (1, 5)
+    assert _counts(db) == (5, 5)
+    assert verify_chain(db).events == 5
+
+
+def test_a_failing_prelude_fails_only_the_leader(db: Database) -> None:
+    def prelude(conn: Connection) -> None:
+        raise OperationalError("SELECT ... FOR UPDATE", {}, Exception("lock timeout"))
+
+    group: GroupCommit[str] = GroupCommit(db, prelude=prelude)
+    with pytest.raises(StorageError):
+        group.run(_store("urn:x:1"))
+    assert (group.transactions, group.queued) == (1, 0)
+    assert _counts(db) == (0, 0)
+
+
+def test_units_queued_while_the_leader_waits_for_the_write_turn_join_it(db: Database) -> None:
+    """SQLite has one writer at a time (another process may hold the turn): the units that
+    queue while the leader waits for it share the leader's transaction."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writers do not take turns: the prelude test covers it")
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.write():
+            holding.set()
+            done.wait(JOIN_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(JOIN_SECONDS)
+    group: GroupCommit[str] = GroupCommit(db)
+    ids = [f"urn:x:{i}" for i in range(4)]
+    _queue_behind(group, ids, done.set)
+    holder.join(JOIN_SECONDS)
+    assert (group.transactions, group.units) == (1, 4)
+    assert _counts(db) == (4, 4)
+
+
+def test_issuances_queued_behind_another_writers_head_lock_share_a_transaction(
+    node: tuple[NodeServices, str],
+) -> None:
+    """Issuance waits first for its first status list head (PostgreSQL: the row lock another
+    replica's issuance holds until it commits; SQLite: the write turn); the issuances that
+    queue meanwhile run in the leader's transaction, each with its own entry."""
+    services = node[0]
+    issuance = services.issuance
+    commits = issuance._commits_for(None, ("revocation",))  # the queue under test
+    now = datetime.now(UTC)  # after the node's key was made
+    holding, done = threading.Event(), threading.Event()
+
+    def other_replica() -> None:
+        if services.db.engine.dialect.name == "sqlite":
+            with services.db.write():
+                holding.set()
+                done.wait(JOIN_SECONDS)
+            return
+        with services.db.engine.connect() as conn, conn.begin():
+            conn.execute(
+                select(status_list_heads.c.list_id)
+                .where(status_list_heads.c.purpose == "revocation")
+                .with_for_update()
+            ).all()
+            holding.set()
+            done.wait(JOIN_SECONDS)
+
+    holder = threading.Thread(target=other_replica)
+    holder.start()
+    assert holding.wait(JOIN_SECONDS)
+    issued: dict[int, object] = {}
+
+    def issue(n: int) -> None:
+        try:
+            issued[n] = issuance.issue(
+                {
+                    "@context": ["https://www.w3.org/ns/credentials/v2"],
+                    "type": ["VerifiableCredential"],
+                    "credentialSubject": {"id": f"did:example:q{n}"},
+                },
+                status_purposes=("revocation",),
+                now=now,
+                actor="test",
+            )
+        except Exception as e:  # reported below
+            issued[n] = e
+
+    before = (commits.transactions, commits.units)
+    deadline = time.monotonic() + JOIN_SECONDS
+    first = threading.Thread(target=issue, args=(0,))
+    first.start()
+    while not (commits.leading and commits.queued == 0) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until the first leads: it waits for the lock the holder has
+    others = [threading.Thread(target=issue, args=(n,)) for n in range(1, 4)]
+    for thread in others:
+        thread.start()
+    while commits.queued < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert commits.queued == 3
+    done.set()
+    for thread in [holder, first, *others]:
+        thread.join(JOIN_SECONDS)
+    assert not any(t.is_alive() for t in [holder, first, *others])
+    assert all(isinstance(vc, dict) for vc in issued.values()), issued
+    assert (commits.transactions - before[0], commits.units - before[1]) == (1, 4)
+    indexes = {
+        (vc["credentialStatus"]["statusListCredential"], vc["credentialStatus"]["statusListIndex"])  # type: ignore[index]
+        for vc in issued.values()
+    }
+    assert len(indexes) == 4
 
 
 def test_concurrent_issuance_shares_transactions_and_keeps_every_invariant(
