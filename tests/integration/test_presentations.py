@@ -340,6 +340,20 @@ def test_challenge_lifetime_is_configurable(make_node: NodeFactory) -> None:
     assert timedelta(seconds=80) < expires - datetime.now(UTC) <= timedelta(seconds=90)
 
 
+def test_challenges_never_begin_with_a_dash(port: Port, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A challenge goes after ``--challenge`` on a trader's command line: one beginning with
+    '-' would be read as an option, so the node draws again (one draw in 64)."""
+    draws = iter(["-" + "A" * 42, "-" + "B" * 42, "C" * 43])
+    monkeypatch.setattr("node.services.challenges.secrets.token_urlsafe", lambda n: next(draws))
+    body = {"consignment": CONSIGNMENT_A, "port": PORT}
+    response = port.client.post("/challenges", json=body, headers=port.admin)
+    assert response.status_code == 201
+    assert response.get_json()["challenge"] == "C" * 43
+    monkeypatch.setattr("node.services.challenges.secrets.token_urlsafe", lambda n: "-" * 43)
+    with pytest.raises(RuntimeError, match="beginning with '-'"):
+        port.services.challenges.issue(CONSIGNMENT_A, PORT, now=datetime.now(UTC), actor="t")
+
+
 def _race(workers: list[ChallengeService], value: str) -> list[Redemption]:
     """Every worker redeems ``value`` at the same moment (threads released by a barrier)."""
     barrier = threading.Barrier(len(workers))
