@@ -39,6 +39,7 @@ from node.api import (
 )
 from node.api.common import MAX_REQUEST_BYTES, RECEIVED_AT, authenticate, received_at
 from node.api.errors import register_error_handlers
+from node.api.request_metrics import RequestMetrics
 from node.console import CONSOLE, console_blueprints
 from node.federation.scheduler import start_scheduler
 from node.services.readiness import SchedulerProbe
@@ -108,6 +109,9 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # The composition root: each blueprint gets the services it uses, nothing more.
     clock = services.clock
+    request_metrics = RequestMetrics()
+    # First of all hooks: every answer is counted, whichever later hook answers.
+    request_metrics.install(app)
     blueprints = (
         identity.make_blueprint(identity=services.identity),
         status_lists.make_blueprint(
@@ -141,7 +145,10 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
         mras.make_blueprint(agreements=services.agreements, clock=clock),
         federation.make_blueprint(push=services.push, agreements=services.agreements),
         metrics.make_blueprint(
-            peers=services.peers, witness=services.witness, rotation=services.rotation
+            peers=services.peers,
+            witness=services.witness,
+            rotation=services.rotation,
+            requests=request_metrics,
         ),
         log.make_blueprint(log=services.log, clock=clock),
         devices.make_blueprint(devices=services.devices, clock=clock),
@@ -160,7 +167,7 @@ def create_app(services: NodeServices, *, testing: bool = False, start_jobs: boo
 
     @app.before_request
     def _request_id() -> None:
-        # First of all hooks, so that every answer and log line of the request has it.
+        # First after the metrics' start, so that every answer and log line has it.
         logs.request_id()
 
     @app.before_request

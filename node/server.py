@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -56,6 +57,7 @@ from federation_config.loader import load
 from federation_config.settings import NodeSettings
 from node.api.common import RECEIVED_AT
 from node.api.errors import PROBLEM_BASE
+from node.api.request_metrics import share_between_workers, shared_directory
 from node.app import close_app, create_app
 from node.logs import gunicorn_logconfig, log_format
 from node.wiring import build_services
@@ -842,6 +844,7 @@ class NodeServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
         self._environ = dict(environ)
         self._options = options
         self.limits = ServerLimits.from_settings(settings)
+        self._metrics_directory: Path | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -851,13 +854,17 @@ class NodeServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
 
     def load(self) -> Flask:
         """Build the app (called in each worker)."""
+        if self._metrics_directory is not None:
+            share_between_workers(self._metrics_directory)
         settings = load(self._settings.data_dir, self._environ)
         return create_app(build_services(settings, self._environ), start_jobs=True)
 
     def run(self) -> None:
         """Run the master until it is stopped; exits 0 after a graceful stop."""
         try:
-            _NodeArbiter(self).run()
+            # The workers' request figures, summed by whichever worker a scrape reaches.
+            with shared_directory() as self._metrics_directory:
+                _NodeArbiter(self).run()
         except RuntimeError as e:
             print(f"\nError: {e}\n", file=sys.stderr)
             sys.stderr.flush()

@@ -4,7 +4,8 @@ Gauges are computed at scrape time from the database, so every worker answers th
 numbers: per peer, whether it is trusted and how old its DID document is; per peer and
 resource, the seconds since the last successful sync and the consecutive failures; and the
 number of split views of partners' transparency logs recorded; the signing key's age, the
-next scheduled rotation and the peers that have not acknowledged a key announcement.
+next scheduled rotation and the peers that have not acknowledged a key announcement. The
+app's request counts and latencies come from :mod:`node.api.request_metrics`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from credentials.datetimes import parse_datetime
 from node.api.common import require_scope
+from node.api.request_metrics import RequestMetrics
 from node.federation.peers import PeerService
 from node.federation.rotation import KeyRotation
 from node.federation.witness import WitnessService
@@ -101,9 +103,13 @@ class _FederationCollector(Collector):
 
 
 def make_blueprint(
-    *, peers: PeerService, witness: WitnessService, rotation: KeyRotation | None = None
+    *,
+    peers: PeerService,
+    witness: WitnessService,
+    rotation: KeyRotation | None = None,
+    requests: RequestMetrics | None = None,
 ) -> Blueprint:
-    """The ``/metrics`` blueprint."""
+    """The ``/metrics`` blueprint (``requests``: the app's request figures, when counted)."""
     bp = Blueprint("metrics", __name__)
 
     @bp.get("/metrics")
@@ -111,6 +117,8 @@ def make_blueprint(
     def metrics() -> Response:
         registry = CollectorRegistry()
         registry.register(_FederationCollector(peers, witness, rotation))
+        if requests is not None:
+            requests.register(registry)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return bp

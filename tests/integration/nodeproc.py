@@ -193,13 +193,20 @@ class NodeProcess:
             yield http
 
     def start(
-        self, workers: int = 2, timeout: float = START_TIMEOUT, serve_args: tuple[str, ...] = ()
+        self,
+        workers: int = 2,
+        timeout: float = START_TIMEOUT,
+        serve_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
-        """Start ``trustlane node serve [serve_args]`` and wait until ``/health`` answers 200."""
+        """Start ``trustlane node serve [serve_args]`` and wait until ``/health`` answers 200.
+
+        ``env``: more environment variables for the server (``TMPDIR``, say).
+        """
         assert not self.running, "node already running"
         # Each node gets its own gunicorn control socket directory (short path: AF_UNIX).
         self._runtime_dir = tempfile.mkdtemp(prefix="tlrt")
-        env = sanitized_env(XDG_RUNTIME_DIR=self._runtime_dir)
+        env = sanitized_env(XDG_RUNTIME_DIR=self._runtime_dir, **(env or {}))
         args = [
             str(TRUSTLANE),
             "node",
