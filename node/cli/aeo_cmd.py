@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+import segno
+
 from credentials.errors import TrustlaneError
 from node.cli._io import (
     EXIT_FAILED,
@@ -83,7 +85,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "EORI:DE123456789012345) or the urn:uuid id of an AEO credential this node issued",
     )
     offer.add_argument("--data-dir", help="node data directory (or TRUSTLANE_DATA_DIR)")
-    offer.add_argument("--json", action="store_true", help="print the offer and PIN as JSON")
+    shown = offer.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the offer and PIN as JSON")
+    shown.add_argument(
+        "--qr",
+        action="store_true",
+        help="also print the offer link as a QR code for the trader's wallet app to scan "
+        "(light on dark, as on most terminals)",
+    )
     offer.set_defaults(func=_offer)
 
 
@@ -124,6 +133,8 @@ def _offer(args: argparse.Namespace) -> int:
     else:
         print(f"credential offer for {created.trader} (from {created.source_credential_id}):")
         print(body["credentialOfferUrl"])
+        if args.qr:
+            segno.make(created.url, error="m", micro=False).terminal(out=sys.stdout, compact=True)
         print(f"transaction code (send it by another channel): {created.tx_code}")
         print(f"valid until {body['expires']}, once")
     return EXIT_OK
